@@ -1,0 +1,51 @@
+"""Builds the compiled kernels; all metadata lives in pyproject.toml.
+
+Environment switches:
+  FASTNN_DEBUG=1     bounds, wraparound, initialisation and overflow checks on; -O0 -g
+  FASTNN_ANNOTATE=1  also writes Cython's HTML annotation next to the .pyx
+Extra compiler flags (for sanitizer builds) come through CFLAGS/LDFLAGS as usual.
+"""
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTNN_DEBUG") == "1"
+
+# Directives live here, never in the .pyx, so a debug build is one switch away.
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "overflowcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "embedsignature": True,
+}
+
+# Portable build: no -march=native, no -ffast-math (it deletes NaN checks).
+# -fno-trapping-math only lets gcc evaluate both sides of a select (nothing here
+# reads FP exception flags); without it the activation loops, which hold
+# ternaries, are not vectorised. NaN and inf keep their IEEE meaning.
+extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+
+extensions = [
+    Extension(
+        "fastnn._kernels",
+        ["src/fastnn/_kernels.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=extra_compile_args,
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        annotate=os.environ.get("FASTNN_ANNOTATE") == "1",
+        # The .c is regenerated on every build, so switching debug/release always recompiles.
+        force=True,
+    )
+)

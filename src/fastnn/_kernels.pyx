@@ -1,0 +1,838 @@
+"""Compiled kernels: the arithmetic of multi-layer perceptron training.
+
+Two layers, as in scikit-learn's Cython code:
+
+* ``cdef ... noexcept nogil`` helpers work on typed memoryviews (fused over
+  float32 and float64) and raw row pointers; they trust their contract.
+* ``def`` wrappers are the only entry points from Python. They check every
+  argument (type, dtype, dimensions, shape, contiguity, writeability,
+  aliasing) with the NumPy C-API before any memoryview is taken, raise a
+  ``ValueError``/``TypeError`` naming the argument, then run the helpers with
+  the GIL released.
+
+Every wrapper has a twin of the same name and signature in
+``fastnn._reference`` (plain NumPy), which is the ground truth of the tests.
+
+Conventions: arrays are row-major, a layer computes ``X @ W + b`` with ``X``
+of shape (n_samples, n_in), ``W`` (n_in, n_out), ``b`` (n_out,). Inputs that
+are not C-contiguous, aligned and native-endian are copied; outputs (``out=``
+and friends) must already be so, or are allocated when ``None``. Compiler
+directives (bounds checks etc.) come from setup.py, never from this file.
+"""
+
+cimport numpy as cnp
+from cython cimport floating
+from libc.math cimport exp, fabs, log, log1p
+from libc.stdint cimport int64_t, uint64_t
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+cnp.import_array()
+
+# --------------------------------------------------------------------------
+# Activations
+# --------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #define FASTNN_LEAKY_SLOPE 0.01
+    """
+    const double LEAKY_SLOPE "FASTNN_LEAKY_SLOPE"   # = LEAKY_RELU_SLOPE, as a C constant
+
+cdef enum:
+    IDENTITY = 0
+    SIGMOID = 1
+    TANH = 2
+    RELU = 3
+    LEAKY_RELU = 4
+    SOFTMAX = 5
+    STEP = 6
+
+#: Activation names, in the order of their integer codes.
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "step")
+#: Slope of leaky ReLU for negative inputs.
+LEAKY_RELU_SLOPE = 0.01
+
+cdef dict _ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+
+
+cdef int _activation_code(object activation, bint differentiable) except -1:
+    code = _ACTIVATION_CODES.get(activation) if isinstance(activation, str) else None
+    if code is None:
+        raise ValueError(
+            f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
+        )
+    if differentiable and code == STEP:
+        raise ValueError(
+            "activation 'step' has no useful derivative (it is 0 almost everywhere); "
+            "it can be used in forward passes only"
+        )
+    return code
+
+
+# exp(x) and expm1(x) for x <= 0, written so that gcc vectorises them (libm's
+# are a call per element, which blocks vectorisation). x = n ln2 + r with
+# |r| <= ln2/2; e^r - 1 by its Taylor series to r^13 (truncation < 1e-17),
+# evaluated in Estrin's scheme (a short dependency chain: the loops are
+# latency-bound otherwise); 2^n is built in the exponent bits. Within a few
+# ulp of libm. Below -708 exp returns 0 (libm: subnormals, all < 3.3e-308)
+# and expm1 returns -1. NaN in, NaN out. Constants are literals, not module
+# globals: gcc must see that output rows cannot alias them, or it will not
+# vectorise the loops.
+
+cdef union _Float64Bits:
+    double value
+    uint64_t bits
+
+
+cdef inline void _exp_parts(double x, double* scale, double* q) noexcept nogil:
+    """e^x = scale * (1 + q), scale = 2^n exactly, for -708 <= x <= 0 (NaN: q NaN)."""
+    cdef _Float64Bits shifted, shift, two_n
+    cdef double xc = x if x > -708.0 else -708.0
+    shift.value = 6755399441055744.0           # 1.5 * 2**52: adding it rounds to an integer
+    shifted.value = xc * 1.4426950408889634 + shift.value
+    cdef double n = shifted.value - shift.value
+    # ln 2 split in two: n * 0.693145751953125 is exact (few mantissa bits)
+    cdef double r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-06
+    cdef double r2 = r * r
+    cdef double r4 = r2 * r2
+    cdef double r8 = r4 * r4
+    cdef double t1 = 1.0 + r * 0.5
+    cdef double t2 = 1.0 / 6.0 + r * (1.0 / 24.0)
+    cdef double t3 = 1.0 / 120.0 + r * (1.0 / 720.0)
+    cdef double t4 = 1.0 / 5040.0 + r * (1.0 / 40320.0)
+    cdef double t5 = 1.0 / 362880.0 + r * (1.0 / 3628800.0)
+    cdef double t6 = 1.0 / 39916800.0 + r * (1.0 / 479001600.0)
+    cdef double t7 = 1.0 / 6227020800.0
+    cdef double u1 = t1 + r2 * t2
+    cdef double u2 = t3 + r2 * t4
+    cdef double u3 = t5 + r2 * (t6 + r2 * t7)
+    # q = r (1 + r/2 + r^2/6 + ...) = e^r - 1, with no cancellation near 0
+    q[0] = r * ((u1 + r4 * u2) + r8 * u3) + (x - x)   # (x - x): NaN survives the clamp
+    # the low bits of `shifted` hold n; n + 1023 is the biased exponent of 2^n
+    two_n.bits = (shifted.bits - shift.bits + 1023) << 52
+    scale[0] = two_n.value
+
+
+cdef inline double _exp_nonpositive(double x) noexcept nogil:
+    cdef double scale, q
+    _exp_parts(x, &scale, &q)
+    cdef double result = scale + scale * q
+    return 0.0 if x < -708.0 else result
+
+
+cdef inline double _expm1_nonpositive(double x) noexcept nogil:
+    cdef double scale, q
+    _exp_parts(x, &scale, &q)
+    cdef double result = (scale - 1.0) + scale * q
+    return -1.0 if x < -708.0 else result
+
+
+cdef inline double _sigmoid(double z) noexcept nogil:
+    # stable for every input: exp only ever sees -|z| <= 0
+    cdef double e = _exp_nonpositive(-fabs(z))
+    cdef double s = 1.0 / (1.0 + e)
+    cdef double es = e * s        # computed unconditionally: a select, not a branch
+    return s if z >= 0 else es
+
+
+cdef inline double _tanh(double z) noexcept nogil:
+    # tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)): no overflow, exact near 0
+    cdef double m = _expm1_nonpositive(-2.0 * fabs(z))
+    cdef double t = -m / (2.0 + m)
+    cdef double negative_t = -t
+    return t if z >= 0 else negative_t
+
+
+cdef inline double _sum(const floating* z, Py_ssize_t n) noexcept nogil:
+    """sum(z), accumulated in double over four independent chains (not latency-bound)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        s0 += z[j]
+        s1 += z[j + 1]
+        s2 += z[j + 2]
+        s3 += z[j + 3]
+        j += 4
+    while j < n:
+        s0 += z[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _activate_row(floating* z, Py_ssize_t n, int activation) noexcept nogil:
+    """z := f(z) in place over one row of n values."""
+    cdef Py_ssize_t j
+    cdef double m, total
+    if activation == SIGMOID:
+        for j in range(n):
+            z[j] = <floating>_sigmoid(z[j])
+    elif activation == TANH:
+        for j in range(n):
+            z[j] = <floating>_tanh(z[j])
+    elif activation == RELU:
+        for j in range(n):
+            z[j] = 0 if z[j] <= 0 else z[j]     # NaN passes through, as in np.maximum
+    elif activation == LEAKY_RELU:
+        for j in range(n):
+            z[j] = z[j] if z[j] > 0 else <floating>(LEAKY_SLOPE * z[j])
+    elif activation == STEP:
+        for j in range(n):
+            z[j] = 1 if z[j] > 0 else 0
+    elif activation == SOFTMAX:
+        m = z[0]
+        for j in range(1, n):
+            if z[j] > m:
+                m = z[j]
+        for j in range(n):
+            z[j] = <floating>_exp_nonpositive(z[j] - m)
+        total = _sum(z, n)
+        for j in range(n):
+            z[j] = <floating>(z[j] / total)
+
+
+cdef void _activation_backward_row(const floating* a, const floating* da, floating* out,
+                                   Py_ssize_t n, int activation) noexcept nogil:
+    """out := dA * f'(z), with f'(z) written in terms of a = f(z), over one row."""
+    cdef Py_ssize_t j
+    cdef double dot
+    if activation == IDENTITY:
+        for j in range(n):
+            out[j] = da[j]
+    elif activation == SIGMOID:
+        for j in range(n):
+            out[j] = da[j] * a[j] * (1 - a[j])
+    elif activation == TANH:
+        for j in range(n):
+            out[j] = da[j] * (1 - a[j] * a[j])
+    elif activation == RELU:
+        for j in range(n):
+            out[j] = da[j] if a[j] > 0 else 0
+    elif activation == LEAKY_RELU:
+        for j in range(n):
+            out[j] = da[j] if a[j] > 0 else <floating>(LEAKY_SLOPE * da[j])
+    elif activation == SOFTMAX:
+        # Jacobian-vector product: out_j = a_j (dA_j - sum_k a_k dA_k)
+        dot = 0.0
+        for j in range(n):
+            dot += a[j] * da[j]
+        for j in range(n):
+            out[j] = <floating>(a[j] * (da[j] - dot))
+
+
+# --------------------------------------------------------------------------
+# Matrix products: BLAS for large products, plain loops for tiny ones
+# --------------------------------------------------------------------------
+
+# Products with n_rows * n_inner * n_cols below this go to plain loops, larger
+# ones to BLAS. Measured with bench/measure_gemm_threshold.py (float64, 2-core
+# AVX-512 Xeon, scipy-openblas 0.3.x, portable -O3 build): the loops win up
+# to about 4x4x4 and lose from 8x8x8 on (BLAS's fixed cost is ~0.15 us).
+cdef enum:
+    _SMALL_PRODUCT = 128
+
+
+cdef void _matmul(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                  floating alpha, const floating* a, Py_ssize_t lda,
+                  const floating* b, Py_ssize_t ldb,
+                  floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """C := alpha op(A) @ op(B) + beta C for row-major C (m x n); op(A) is m x k."""
+    cdef Py_ssize_t i, j, p
+    cdef floating s
+    cdef char ta, tb
+    cdef int im, in_, ik, ilda, ildb, ildc
+    if m == 0 or n == 0:
+        return
+    if m * n * k >= _SMALL_PRODUCT:
+        # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T:
+        # swap the operands, keep their transpose flags.
+        ta = b'T' if trans_a else b'N'
+        tb = b'T' if trans_b else b'N'
+        im, in_, ik = <int>n, <int>m, <int>k
+        ilda, ildb, ildc = <int>ldb, <int>lda, <int>ldc
+        if floating is float:
+            sgemm(&tb, &ta, &im, &in_, &ik, &alpha, <float*>b, &ilda, <float*>a, &ildb,
+                  &beta, c, &ildc)
+        else:
+            dgemm(&tb, &ta, &im, &in_, &ik, &alpha, <double*>b, &ilda, <double*>a, &ildb,
+                  &beta, c, &ildc)
+        return
+    for i in range(m):
+        for j in range(n):
+            s = 0
+            for p in range(k):
+                s += (a[p * lda + i] if trans_a else a[i * lda + p]) * \
+                     (b[j * ldb + p] if trans_b else b[p * ldb + j])
+            c[i * ldc + j] = alpha * s + (beta * c[i * ldc + j] if beta != 0 else 0)
+
+
+# --------------------------------------------------------------------------
+# Argument checking (with the GIL, before any memoryview is taken)
+# --------------------------------------------------------------------------
+
+cdef tuple _shape(object a):
+    return a.shape
+
+
+cdef str _dtype_name(int typenum):
+    return "float32" if typenum == cnp.NPY_FLOAT32 else "float64"
+
+
+cdef int _float_type(object arr, str name) except -1:
+    """The dtype code of `arr`, which must be a float32 or float64 ndarray."""
+    if not cnp.PyArray_Check(arr):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        raise ValueError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+    return typenum
+
+
+cdef cnp.ndarray _input(object arr, str name, int ndim, int typenum, str leader):
+    """`arr` checked for type, dtype and ndim; copied if not C-contiguous, aligned, native."""
+    if not cnp.PyArray_Check(arr):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
+    cdef cnp.ndarray a = <cnp.ndarray>arr
+    if cnp.PyArray_TYPE(a) != typenum:
+        if cnp.PyArray_TYPE(a) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+            raise ValueError(
+                f"{name} has dtype {a.dtype}, but {leader} has dtype {_dtype_name(typenum)}: "
+                f"pass all arrays in one dtype"
+            )
+        raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {a.dtype}")
+    if cnp.PyArray_NDIM(a) != ndim:
+        raise ValueError(f"{name} must be a {ndim}-d array, got {a.ndim}-d with shape {_shape(a)}")
+    if not cnp.PyArray_ISCARRAY_RO(a):
+        a = np.array(a, dtype=np.float32 if typenum == cnp.NPY_FLOAT32 else np.float64, order="C")
+    return a
+
+
+cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_ssize_t cols,
+                         int ndim):
+    """`out` checked to be a writeable (rows, cols) or (cols,) buffer; allocated if None."""
+    cdef cnp.npy_intp dims[2]
+    if ndim == 2:
+        dims[0], dims[1] = rows, cols
+    else:
+        dims[0] = cols
+    if out is None:
+        return cnp.PyArray_EMPTY(ndim, dims, typenum, 0)
+    if not cnp.PyArray_Check(out):
+        raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef tuple expected = (rows, cols)
+    if ndim == 1:
+        expected = (cols,)
+    if cnp.PyArray_TYPE(o) != typenum:
+        raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {o.dtype}")
+    if cnp.PyArray_NDIM(o) != ndim or _shape(o) != expected:
+        raise ValueError(f"{name} must have shape {expected}, got {_shape(o)}")
+    if not cnp.PyArray_ISCARRAY(o):
+        raise ValueError(
+            f"{name} must be a writeable, C-contiguous, aligned, native-endian array "
+            f"(flags: writeable={o.flags.writeable}, c_contiguous={o.flags.c_contiguous})"
+        )
+    return o
+
+
+cdef int _check_disjoint(cnp.ndarray out, str out_name, cnp.ndarray inp, str in_name,
+                         bint same_allowed) except -1:
+    """Refuse outputs that overlap an input (silent corruption otherwise)."""
+    cdef char* o0 = <char*>cnp.PyArray_DATA(out)
+    cdef char* o1 = o0 + cnp.PyArray_NBYTES(out)
+    cdef char* i0 = <char*>cnp.PyArray_DATA(inp)
+    cdef char* i1 = i0 + cnp.PyArray_NBYTES(inp)
+    if o0 < i1 and i0 < o1:
+        if same_allowed and o0 == i0 and o1 == i1:
+            return 0
+        raise ValueError(
+            f"{out_name} shares memory with {in_name}"
+            + ("" if not same_allowed else " without being the very same buffer")
+            + f": pass a separate {out_name} buffer"
+        )
+    return 0
+
+
+cdef int _check_rows(cnp.ndarray a, str a_name, cnp.ndarray ref, str ref_name) except -1:
+    if a.shape[0] != ref.shape[0]:
+        raise ValueError(
+            f"{a_name} has {a.shape[0]} rows but {ref_name} has {ref.shape[0]}: "
+            f"expected {a_name} of shape ({ref.shape[0]}, ...), got {_shape(a)}"
+        )
+    return 0
+
+
+cdef int _check_same_shape(cnp.ndarray a, str a_name, cnp.ndarray ref, str ref_name) except -1:
+    if cnp.PyArray_NDIM(a) != cnp.PyArray_NDIM(ref) or not cnp.PyArray_SAMESHAPE(a, ref):
+        raise ValueError(f"{a_name} must have the shape of {ref_name}, {_shape(ref)}; got {_shape(a)}")
+    return 0
+
+
+cdef int _check_layer(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b) except -1:
+    """X (n_samples, n_in), W (n_in, n_out), b (n_out,) with n_in, n_out >= 1."""
+    if W.shape[0] < 1 or W.shape[1] < 1:
+        raise ValueError(f"W must have at least one row and one column, got shape {_shape(W)}")
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but W has {W.shape[0]} rows: "
+            f"expected W of shape ({X.shape[1]}, n_out), got {_shape(W)}"
+        )
+    if b is not None and b.shape[0] != W.shape[1]:
+        raise ValueError(
+            f"b has {b.shape[0]} entries but W has {W.shape[1]} columns: "
+            f"expected b of shape ({W.shape[1]},), got {_shape(b)}"
+        )
+    return 0
+
+
+cdef int _check_learning_rate(double learning_rate) except -1:
+    if not (learning_rate > 0 and learning_rate < float("inf")):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Dense layer: forward
+# --------------------------------------------------------------------------
+
+cdef void _dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
+                         const floating[::1] b, int activation,
+                         floating[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t n_samples = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
+    if n_samples == 0:
+        return
+    for i in range(n_samples):             # out := b, then out += X @ W (bias fused into GEMM)
+        for j in range(n_out):
+            out[i, j] = b[j]
+    _matmul(False, False, n_samples, n_out, n_in, <floating>1.0, &X[0, 0], n_in,
+            &W[0, 0], n_out, <floating>1.0, &out[0, 0], n_out)
+    if activation != IDENTITY:
+        for i in range(n_samples):
+            _activate_row(&out[i, 0], n_out, activation)
+
+
+def dense_forward(X, W, b, activation="identity", out=None):
+    """out := f(X @ W + b), bias and activation fused in one pass over out.
+
+    X (n_samples, n_in), W (n_in, n_out), b (n_out,); out (n_samples, n_out)
+    is allocated when None. Returns out.
+    """
+    cdef int act = _activation_code(activation, False)
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
+    cdef cnp.ndarray Wa = _input(W, "W", 2, dt, "X")
+    cdef cnp.ndarray ba = _input(b, "b", 1, dt, "X")
+    _check_layer(Xa, Wa, ba)
+    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], Wa.shape[1], 2)
+    _check_disjoint(o, "out", Xa, "X", False)
+    _check_disjoint(o, "out", Wa, "W", False)
+    _check_disjoint(o, "out", ba, "b", False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_dense_forward[float](Xa, Wa, ba, act, o)
+    else:
+        _run_dense_forward[double](Xa, Wa, ba, act, o)
+    return o
+
+
+cdef _run_dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
+                        const floating[::1] b, int act, floating[:, ::1] out):
+    with nogil:
+        _dense_forward(X, W, b, act, out)
+
+
+def matmul(A, B, out=None):
+    """out := A @ B through the same BLAS as the dense kernels (the GEMM ceiling)."""
+    cdef int dt = _float_type(A, "A")
+    cdef cnp.ndarray Aa = _input(A, "A", 2, dt, "A")
+    cdef cnp.ndarray Ba = _input(B, "B", 2, dt, "A")
+    if Aa.shape[1] != Ba.shape[0]:
+        raise ValueError(
+            f"A has {Aa.shape[1]} columns but B has {Ba.shape[0]} rows: "
+            f"expected B of shape ({Aa.shape[1]}, n), got {_shape(Ba)}"
+        )
+    cdef cnp.ndarray o = _output(out, "out", dt, Aa.shape[0], Ba.shape[1], 2)
+    _check_disjoint(o, "out", Aa, "A", False)
+    _check_disjoint(o, "out", Ba, "B", False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_matmul[float](Aa, Ba, o)
+    else:
+        _run_matmul[double](Aa, Ba, o)
+    return o
+
+
+cdef _run_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] out):
+    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = B.shape[1], i, j
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        if k == 0:
+            for i in range(m):
+                for j in range(n):
+                    out[i, j] = 0
+        else:
+            _matmul(False, False, m, n, k, <floating>1.0, &A[0, 0], k, &B[0, 0], n,
+                    <floating>0.0, &out[0, 0], n)
+
+
+# --------------------------------------------------------------------------
+# Activations and their derivatives
+# --------------------------------------------------------------------------
+
+def activate(Z, activation, out=None):
+    """out := f(Z), element-wise (softmax: per row). out may be Z itself (in place)."""
+    cdef int act = _activation_code(activation, False)
+    cdef int dt = _float_type(Z, "Z")
+    cdef cnp.ndarray Za = _input(Z, "Z", 2, dt, "Z")
+    cdef cnp.ndarray o = _output(out, "out", dt, Za.shape[0], Za.shape[1], 2)
+    _check_disjoint(o, "out", Za, "Z", True)
+    if dt == cnp.NPY_FLOAT32:
+        _run_activate[float](Za, act, o)
+    else:
+        _run_activate[double](Za, act, o)
+    return o
+
+
+cdef _run_activate(const floating[:, ::1] Z, int act, floating[:, ::1] out):
+    cdef Py_ssize_t i, j, n = Z.shape[0], m = Z.shape[1]
+    if n == 0 or m == 0:
+        return
+    with nogil:
+        for i in range(n):
+            if &out[i, 0] != &Z[i, 0]:
+                for j in range(m):
+                    out[i, j] = Z[i, j]
+            _activate_row(&out[i, 0], m, act)
+
+
+def activation_backward(A, dA, activation, out=None):
+    """out := dA * f'(Z), from the forward output A = f(Z).
+
+    sigmoid: a(1-a); tanh: 1-a^2; relu: [a>0]; leaky_relu: 1 or slope;
+    softmax: the Jacobian-vector product a * (dA - sum(a * dA)) per row.
+    out may be dA itself (in place).
+    """
+    cdef int act = _activation_code(activation, True)
+    cdef int dt = _float_type(A, "A")
+    cdef cnp.ndarray Aa = _input(A, "A", 2, dt, "A")
+    cdef cnp.ndarray dAa = _input(dA, "dA", 2, dt, "A")
+    _check_same_shape(dAa, "dA", Aa, "A")
+    cdef cnp.ndarray o = _output(out, "out", dt, Aa.shape[0], Aa.shape[1], 2)
+    _check_disjoint(o, "out", dAa, "dA", True)
+    _check_disjoint(o, "out", Aa, "A", act != SOFTMAX)
+    if dt == cnp.NPY_FLOAT32:
+        _run_activation_backward[float](Aa, dAa, act, o)
+    else:
+        _run_activation_backward[double](Aa, dAa, act, o)
+    return o
+
+
+cdef _run_activation_backward(const floating[:, ::1] A, const floating[:, ::1] dA, int act,
+                              floating[:, ::1] out):
+    cdef Py_ssize_t i, n = A.shape[0], m = A.shape[1]
+    if n == 0 or m == 0:
+        return
+    with nogil:
+        for i in range(n):
+            _activation_backward_row(&A[i, 0], &dA[i, 0], &out[i, 0], m, act)
+
+
+# --------------------------------------------------------------------------
+# Dense layer: backward, and backward fused with the SGD update
+# --------------------------------------------------------------------------
+
+cdef void _column_sums(const floating[:, ::1] G, floating alpha, floating beta,
+                       floating[::1] out) noexcept nogil:
+    """out := alpha * sum over rows of G + beta * out."""
+    cdef Py_ssize_t i, j
+    for j in range(G.shape[1]):
+        out[j] = beta * out[j] if beta != 0 else 0
+    for i in range(G.shape[0]):
+        for j in range(G.shape[1]):
+            out[j] += alpha * G[i, j]
+
+
+def dense_backward(X, W, dZ, dW=None, db=None, dX=None, need_dX=True):
+    """dW := X.T @ dZ, db := sum over rows of dZ, dX := dZ @ W.T.
+
+    dZ (n_samples, n_out) is the gradient of the loss with respect to the
+    layer's pre-activation. Buffers are allocated when None; dX is skipped
+    (returned as None) when need_dX is false. Returns (dW, db, dX).
+    """
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
+    cdef cnp.ndarray Wa = _input(W, "W", 2, dt, "X")
+    cdef cnp.ndarray dZa = _input(dZ, "dZ", 2, dt, "X")
+    _check_layer(Xa, Wa, None)
+    _check_rows(dZa, "dZ", Xa, "X")
+    if dZa.shape[1] != Wa.shape[1]:
+        raise ValueError(
+            f"dZ has {dZa.shape[1]} columns but W has {Wa.shape[1]}: "
+            f"expected dZ of shape ({Xa.shape[0]}, {Wa.shape[1]}), got {_shape(dZa)}"
+        )
+    cdef cnp.ndarray dWa = _output(dW, "dW", dt, Wa.shape[0], Wa.shape[1], 2)
+    cdef cnp.ndarray dba = _output(db, "db", dt, 0, Wa.shape[1], 1)
+    cdef cnp.ndarray dXa = _output(dX, "dX", dt, Xa.shape[0], Xa.shape[1], 2) if need_dX else None
+    cdef tuple outputs = (("dW", dWa), ("db", dba)) + ((("dX", dXa),) if need_dX else ())
+    for name, buf in outputs:
+        for in_name, inp in (("X", Xa), ("W", Wa), ("dZ", dZa)):
+            _check_disjoint(buf, name, inp, in_name, False)
+    _check_disjoint(dWa, "dW", dba, "db", False)
+    if need_dX:
+        _check_disjoint(dXa, "dX", dWa, "dW", False)
+        _check_disjoint(dXa, "dX", dba, "db", False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_dense_backward[float](Xa, Wa, dZa, dWa, dba, dXa, need_dX)
+    else:
+        _run_dense_backward[double](Xa, Wa, dZa, dWa, dba, dXa, need_dX)
+    return dWa, dba, dXa
+
+
+cdef _run_dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
+                         const floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
+                         floating[:, ::1] dX, bint need_dX):
+    cdef Py_ssize_t n_samples = X.shape[0], n_in = W.shape[0], n_out = W.shape[1], i, j
+    with nogil:
+        _column_sums(dZ, <floating>1.0, <floating>0.0, db)
+        if n_samples == 0:
+            for i in range(n_in):
+                for j in range(n_out):
+                    dW[i, j] = 0
+        else:
+            _matmul(True, False, n_in, n_out, n_samples, <floating>1.0, &X[0, 0], n_in,
+                    &dZ[0, 0], n_out, <floating>0.0, &dW[0, 0], n_out)
+            if need_dX:
+                _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, &dZ[0, 0], n_out,
+                        &W[0, 0], n_out, <floating>0.0, &dX[0, 0], n_in)
+
+
+def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True):
+    """dX := dZ @ W.T (with W before the step); W -= lr X.T @ dZ; b -= lr sum(dZ).
+
+    The backward pass of a layer fused with its SGD update: the weight
+    gradient never exists, the update is folded into one GEMM (beta = 1,
+    alpha = -lr). W and b are updated in place and must be writeable.
+    Returns dX (None when need_dX is false).
+    """
+    _check_learning_rate(learning_rate)
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
+    cdef cnp.ndarray dZa = _input(dZ, "dZ", 2, dt, "X")
+    _check_rows(dZa, "dZ", Xa, "X")
+    # W and b are parameters updated in place: checked like outputs, never copied.
+    if not cnp.PyArray_Check(W) or cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
+        raise ValueError(f"W must be a 2-d numpy.ndarray, got {type(W).__name__} "
+                         f"{getattr(W, 'shape', '')}")
+    cdef cnp.ndarray Wa = _output(W, "W", dt, W.shape[0], W.shape[1], 2)
+    if not cnp.PyArray_Check(b):
+        raise ValueError(f"b must be a 1-d numpy.ndarray, got {type(b).__name__}")
+    cdef cnp.ndarray ba = _output(b, "b", dt, 0, Wa.shape[1], 1)
+    _check_layer(Xa, Wa, ba)
+    if dZa.shape[1] != Wa.shape[1]:
+        raise ValueError(
+            f"dZ has {dZa.shape[1]} columns but W has {Wa.shape[1]}: "
+            f"expected dZ of shape ({Xa.shape[0]}, {Wa.shape[1]}), got {_shape(dZa)}"
+        )
+    cdef cnp.ndarray dXa = _output(dX, "dX", dt, Xa.shape[0], Xa.shape[1], 2) if need_dX else None
+    for name, buf in (("W", Wa), ("b", ba)) + ((("dX", dXa),) if need_dX else ()):
+        for in_name, inp in (("X", Xa), ("dZ", dZa)):
+            _check_disjoint(buf, name, inp, in_name, False)
+    _check_disjoint(Wa, "W", ba, "b", False)
+    if need_dX:
+        _check_disjoint(dXa, "dX", Wa, "W", False)
+        _check_disjoint(dXa, "dX", ba, "b", False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_dense_backward_sgd[float](Xa, dZa, <float>learning_rate, Wa, ba, dXa, need_dX)
+    else:
+        _run_dense_backward_sgd[double](Xa, dZa, learning_rate, Wa, ba, dXa, need_dX)
+    return dXa
+
+
+cdef _run_dense_backward_sgd(const floating[:, ::1] X, const floating[:, ::1] dZ,
+                             floating learning_rate, floating[:, ::1] W, floating[::1] b,
+                             floating[:, ::1] dX, bint need_dX):
+    cdef Py_ssize_t n_samples = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
+    if n_samples == 0:
+        return
+    with nogil:
+        if need_dX:
+            _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, &dZ[0, 0], n_out,
+                    &W[0, 0], n_out, <floating>0.0, &dX[0, 0], n_in)
+        _matmul(True, False, n_in, n_out, n_samples, -learning_rate, &X[0, 0], n_in,
+                &dZ[0, 0], n_out, <floating>1.0, &W[0, 0], n_out)
+        _column_sums(dZ, -learning_rate, <floating>1.0, b)
+
+
+# --------------------------------------------------------------------------
+# SGD update over a flat parameter buffer
+# --------------------------------------------------------------------------
+
+def sgd_update(params, grads, double learning_rate):
+    """params -= learning_rate * grads, in place over flat (1-d) buffers."""
+    _check_learning_rate(learning_rate)
+    cdef int dt = _float_type(params, "params")
+    if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
+        raise ValueError(f"params must be a 1-d array, got shape {_shape(params)}")
+    cdef cnp.ndarray p = _output(params, "params", dt, 0, params.shape[0], 1)
+    cdef cnp.ndarray g = _input(grads, "grads", 1, dt, "params")
+    _check_same_shape(g, "grads", p, "params")
+    _check_disjoint(p, "params", g, "grads", False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_sgd_update[float](g, <float>learning_rate, p)
+    else:
+        _run_sgd_update[double](g, learning_rate, p)
+
+
+cdef _run_sgd_update(const floating[::1] grads, floating learning_rate, floating[::1] params):
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(params.shape[0]):
+            params[i] -= learning_rate * grads[i]
+
+
+# --------------------------------------------------------------------------
+# Losses and their gradients
+# --------------------------------------------------------------------------
+
+cdef enum:
+    MSE = 0
+    SIGMOID_BCE = 1
+    SOFTMAX_CCE = 2
+
+
+cdef tuple _loss_inputs(y_true, y_pred, str pred_name):
+    cdef int dt = _float_type(y_pred, pred_name)
+    cdef cnp.ndarray p = _input(y_pred, pred_name, 2, dt, pred_name)
+    cdef cnp.ndarray t = _input(y_true, "y_true", 2, dt, pred_name)
+    _check_same_shape(t, "y_true", p, pred_name)
+    if p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"{pred_name} must have at least one sample and one output, "
+                         f"got shape {_shape(p)}")
+    return dt, t, p
+
+
+cdef double _loss(const floating[:, ::1] y, const floating[:, ::1] p, int kind) noexcept nogil:
+    cdef Py_ssize_t i, j, n = p.shape[0], m = p.shape[1]
+    cdef double total = 0.0, d, z, zmax, lse
+    if kind == MSE:
+        for i in range(n):
+            for j in range(m):
+                d = p[i, j] - y[i, j]
+                total += d * d
+        return total / (n * m)
+    if kind == SIGMOID_BCE:
+        for i in range(n):
+            for j in range(m):
+                z = p[i, j]
+                total += (z if z > 0 else 0) - z * y[i, j] + log1p(exp(-fabs(z)))
+        return total / (n * m)
+    for i in range(n):              # SOFTMAX_CCE
+        zmax = p[i, 0]
+        for j in range(1, m):
+            if p[i, j] > zmax:
+                zmax = p[i, j]
+        lse = 0.0
+        for j in range(m):
+            lse += exp(p[i, j] - zmax)
+        lse = zmax + log(lse)
+        for j in range(m):
+            total += y[i, j] * (lse - p[i, j])
+    return total / n
+
+
+cdef void _loss_gradient(const floating[:, ::1] y, const floating[:, ::1] p, int kind,
+                         floating[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t i, j, n = p.shape[0], m = p.shape[1]
+    cdef double scale, ysum
+    if kind == MSE:
+        scale = 2.0 / (n * m)
+        for i in range(n):
+            for j in range(m):
+                out[i, j] = <floating>(scale * (p[i, j] - y[i, j]))
+    elif kind == SIGMOID_BCE:
+        scale = 1.0 / (n * m)
+        for i in range(n):
+            for j in range(m):
+                out[i, j] = <floating>(scale * (_sigmoid(p[i, j]) - y[i, j]))
+    else:                           # SOFTMAX_CCE
+        scale = 1.0 / n
+        for i in range(n):
+            ysum = 0.0
+            for j in range(m):
+                out[i, j] = p[i, j]
+                ysum += y[i, j]
+            _activate_row(&out[i, 0], m, SOFTMAX)
+            for j in range(m):
+                out[i, j] = <floating>(scale * (out[i, j] * ysum - y[i, j]))
+
+
+cdef double _run_loss(y_true, y_pred, int kind, str pred_name) except? -1.0:
+    dt, t, p = _loss_inputs(y_true, y_pred, pred_name)
+    cdef double result
+    if dt == cnp.NPY_FLOAT32:
+        result = _run_loss_typed[float](t, p, kind)
+    else:
+        result = _run_loss_typed[double](t, p, kind)
+    return result
+
+
+cdef double _run_loss_typed(const floating[:, ::1] y, const floating[:, ::1] p, int kind):
+    cdef double result
+    with nogil:
+        result = _loss(y, p, kind)
+    return result
+
+
+cdef object _run_loss_gradient(y_true, y_pred, int kind, str pred_name, out):
+    dt, t, p = _loss_inputs(y_true, y_pred, pred_name)
+    cdef cnp.ndarray o = _output(out, "out", dt, p.shape[0], p.shape[1], 2)
+    _check_disjoint(o, "out", t, "y_true", False)
+    _check_disjoint(o, "out", p, pred_name, False)
+    if dt == cnp.NPY_FLOAT32:
+        _run_loss_gradient_typed[float](t, p, kind, o)
+    else:
+        _run_loss_gradient_typed[double](t, p, kind, o)
+    return o
+
+
+cdef _run_loss_gradient_typed(const floating[:, ::1] y, const floating[:, ::1] p, int kind,
+                              floating[:, ::1] out):
+    with nogil:
+        _loss_gradient(y, p, kind, out)
+
+
+def mse_loss(y_true, y_pred):
+    """L := mean((y_pred - y_true)^2) over all elements."""
+    return _run_loss(y_true, y_pred, MSE, "y_pred")
+
+
+def mse_gradient(y_true, y_pred, out=None):
+    """out := dL/dy_pred = 2 (y_pred - y_true) / y_pred.size."""
+    return _run_loss_gradient(y_true, y_pred, MSE, "y_pred", out)
+
+
+def sigmoid_bce_loss(y_true, z):
+    """L := mean(-y log sigmoid(z) - (1-y) log(1-sigmoid(z))) from the logits z.
+
+    Computed as mean(max(z, 0) - z y + log1p(exp(-|z|))): no log(0), no overflow.
+    """
+    return _run_loss(y_true, z, SIGMOID_BCE, "z")
+
+
+def sigmoid_bce_gradient(y_true, z, out=None):
+    """out := dL/dz = (sigmoid(z) - y) / z.size."""
+    return _run_loss_gradient(y_true, z, SIGMOID_BCE, "z", out)
+
+
+def softmax_cce_loss(y_true, z):
+    """L := mean over rows of -sum_j y_j log softmax(z)_j, from the logits z.
+
+    Computed as sum_j y_j (logsumexp(z) - z_j): no log(0), no overflow.
+    """
+    return _run_loss(y_true, z, SOFTMAX_CCE, "z")
+
+
+def softmax_cce_gradient(y_true, z, out=None):
+    """out := dL/dz = (softmax(z) sum_j y_j - y) / n_samples."""
+    return _run_loss_gradient(y_true, z, SOFTMAX_CCE, "z", out)
