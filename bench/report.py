@@ -1,0 +1,43 @@
+"""Ratio table from a pytest-benchmark JSON file: reference / compiled, and GEMM share.
+
+    python -m pytest bench --benchmark-json=bench.json
+    python bench/report.py bench.json
+"""
+import json
+import sys
+from collections import defaultdict
+
+
+def main(path):
+    with open(path) as f:
+        data = json.load(f)
+    groups = defaultdict(dict)
+    for b in data["benchmarks"]:
+        groups[b["group"]][b["extra_info"]["impl"]] = b
+    machine = data["machine_info"]
+    print(f"# {machine.get('cpu', {}).get('brand_raw', machine.get('processor'))}, "
+          f"Python {machine['python_version']}, {data['datetime']}")
+    print(f"{'group':<26} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} {'of GEMM':>8}")
+    for name in sorted(groups, key=_order):
+        g = groups[name]
+        if "compiled" not in g or "reference" not in g:
+            continue
+        c, r = g["compiled"]["stats"]["median"], g["reference"]["stats"]["median"]
+        flops = g["compiled"]["extra_info"]["flops"]
+        line = f"{name:<26} {_t(c):>11} {_t(r):>11} {r / c:>6.2f}x {flops / c / 1e9:>8.1f}"
+        if "blas_gemm" in g:
+            line += f" {g['blas_gemm']['stats']['median'] / c:>7.1%}"
+        print(line)
+
+
+def _order(group):
+    kind, shape, dtype = group.split("-")
+    return (["small", "medium", "large"].index(shape), kind, dtype)
+
+
+def _t(seconds):
+    return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
