@@ -35,7 +35,8 @@ extensions = [
         "fastnn._kernels",
         ["src/fastnn/_kernels.pyx"],
         include_dirs=[numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
+                       ("FASTNN_DEBUG_BUILD", "1" if DEBUG else "0")],
         extra_compile_args=extra_compile_args,
     )
 ]

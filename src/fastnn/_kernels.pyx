@@ -40,6 +40,17 @@ cdef extern from *:
     """
     const double LEAKY_SLOPE "FASTNN_LEAKY_SLOPE"   # = LEAKY_RELU_SLOPE, as a C constant
 
+cdef extern from *:
+    """
+    #ifndef FASTNN_DEBUG_BUILD
+    #define FASTNN_DEBUG_BUILD 0
+    #endif
+    """
+    const int FASTNN_DEBUG_BUILD
+
+#: True for a FASTNN_DEBUG=1 build (bounds, wraparound and overflow checks on).
+DEBUG_BUILD = bool(FASTNN_DEBUG_BUILD)
+
 cdef enum:
     IDENTITY = 0
     SIGMOID = 1
@@ -88,7 +99,7 @@ cdef union _Float64Bits:
 
 cdef inline void _exp_parts(double x, double* scale, double* q) noexcept nogil:
     """e^x = scale * (1 + q), scale = 2^n exactly, for -708 <= x <= 0 (NaN: q NaN)."""
-    cdef _Float64Bits shifted, shift, two_n
+    cdef _Float64Bits shifted, shift, biased, two_n
     cdef double xc = x if x > -708.0 else -708.0
     shift.value = 6755399441055744.0           # 1.5 * 2**52: adding it rounds to an integer
     shifted.value = xc * 1.4426950408889634 + shift.value
@@ -110,8 +121,11 @@ cdef inline void _exp_parts(double x, double* scale, double* q) noexcept nogil:
     cdef double u3 = t5 + r2 * (t6 + r2 * t7)
     # q = r (1 + r/2 + r^2/6 + ...) = e^r - 1, with no cancellation near 0
     q[0] = r * ((u1 + r4 * u2) + r8 * u3) + (x - x)   # (x - x): NaN survives the clamp
-    # the low bits of `shifted` hold n; n + 1023 is the biased exponent of 2^n
-    two_n.bits = (shifted.bits - shift.bits + 1023) << 52
+    # 2^n: n + 1023 (in 1..1023, as -708 <= x <= 0) is its biased exponent. It is
+    # read from the low mantissa bits of (n + 1023) + 2^52, with no integer
+    # arithmetic that could wrap (the debug build's overflow checks stay quiet).
+    biased.value = (n + 1023.0) + 4503599627370496.0
+    two_n.bits = ((biased.bits - <uint64_t>0x4330000000000000) & 0x7ff) << 52
     scale[0] = two_n.value
 
 
