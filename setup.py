@@ -6,6 +6,8 @@ Environment switches:
 Extra compiler flags (for sanitizer builds) come through CFLAGS/LDFLAGS as usual.
 """
 import os
+import platform
+import sys
 
 import numpy
 from Cython.Build import cythonize
@@ -29,19 +31,30 @@ directives = {
 # reads FP exception flags); without it the activation loops, which hold
 # ternaries, are not vectorised. NaN and inf keep their IEEE meaning.
 extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
+                 ("FASTNN_DEBUG_BUILD", "1" if DEBUG else "0")]
 
-extensions = [
-    Extension(
-        "fastnn._kernels",
-        ["src/fastnn/_kernels.pyx"],
+
+def kernels(name, flags=()):
+    return Extension(
+        f"fastnn.{name}",
+        [f"src/fastnn/{name}.pyx"],
         include_dirs=[numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
-                       ("FASTNN_DEBUG_BUILD", "1" if DEBUG else "0")],
-        extra_compile_args=extra_compile_args,
+        define_macros=define_macros,
+        extra_compile_args=extra_compile_args + list(flags),
     )
-]
+
+
+# The kernels are built twice on x86-64: for any x86-64 CPU, and with AVX2 + FMA
+# (4 doubles per instruction instead of 2: the vectorised exp, activation and
+# update loops run about twice as fast). fastnn._dispatch picks the second at
+# import when the CPU has both; a wheel stays portable.
+extensions = [kernels("_kernels")]
+if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
+    extensions.append(kernels("_kernels_avx2", ["-mavx2", "-mfma"]))
 
 setup(
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,

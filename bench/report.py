@@ -1,5 +1,10 @@
 """Ratio table from a pytest-benchmark JSON file: reference / compiled, and GEMM share.
 
+"of GEMM" is the time of the bare BLAS products doing the same flops (measured
+in the same run) over the compiled kernel's time: 100 % is the ceiling.
+"floor ratio" is reference / bare products: the best ratio any implementation
+calling the same BLAS could reach.
+
     python -m pytest bench --benchmark-json=bench.json
     python bench/report.py bench.json
 """
@@ -15,9 +20,12 @@ def main(path):
     for b in data["benchmarks"]:
         groups[b["group"]][b["extra_info"]["impl"]] = b
     machine = data["machine_info"]
+    info = data["benchmarks"][0]["extra_info"] if data["benchmarks"] else {}
     print(f"# {machine.get('cpu', {}).get('brand_raw', machine.get('processor'))}, "
-          f"Python {machine['python_version']}, {data['datetime']}")
-    print(f"{'group':<26} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} {'of GEMM':>8}")
+          f"Python {machine['python_version']}, {data['datetime']}, "
+          f"kernels: {info.get('kernels', '?')}")
+    print(f"{'group':<26} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} "
+          f"{'of GEMM':>8} {'floor ratio':>11}")
     for name in sorted(groups, key=_order):
         g = groups[name]
         if "compiled" not in g or "reference" not in g:
@@ -26,7 +34,8 @@ def main(path):
         flops = g["compiled"]["extra_info"]["flops"]
         line = f"{name:<26} {_t(c):>11} {_t(r):>11} {r / c:>6.2f}x {flops / c / 1e9:>8.1f}"
         if "blas_gemm" in g:
-            line += f" {g['blas_gemm']['stats']['median'] / c:>7.1%}"
+            gemm = g["blas_gemm"]["stats"]["median"]
+            line += f" {gemm / c:>8.1%} {r / gemm:>10.2f}x"
         print(line)
 
 

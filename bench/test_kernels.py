@@ -7,7 +7,7 @@ Correctness is asserted before timing, outside the timed region. Run
 import numpy as np
 import pytest
 
-from workloads import IMPLS, SHAPES, Layer
+from workloads import IMPLS, LEARNING_RATE, SHAPES, Layer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 # the large layer takes ~0.1-1 s per call: a few rounds are enough for a median
@@ -23,7 +23,7 @@ def run(benchmark, shape, fn):
 
 def check(layer, method, dtype):
     """The compiled result equals the reference's (checked outside the timing)."""
-    from fastnn import _kernels, _reference
+    _kernels, _reference = IMPLS["compiled"], IMPLS["reference"]
     rtol = 1e-4 if dtype is np.float32 else 1e-9
     def results(k):
         out = getattr(layer, method)(k)
@@ -40,7 +40,7 @@ def test_forward(benchmark, impl, shape, dtype):
     """dense_forward: out := f(X @ W + b); blas_gemm is X @ W alone (the ceiling)."""
     layer = Layer(shape, DTYPES[dtype])
     benchmark.group = f"forward-{shape}-{dtype}"
-    benchmark.extra_info.update(impl=impl, flops=layer.flops_forward, activation=layer.activation)
+    benchmark.extra_info.update(impl=impl, kernels=IMPLS["compiled"].INSTRUCTION_SET, flops=layer.flops_forward, activation=layer.activation)
     if impl == "blas_gemm":
         run(benchmark, shape, layer.gemm)
         return
@@ -50,15 +50,36 @@ def test_forward(benchmark, impl, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", [*IMPLS, "blas_gemm"])
 def test_backward(benchmark, impl, shape, dtype):
-    """activation_backward then dense_backward: dZ, dW, db, dX."""
+    """activation_backward then dense_backward: dZ, dW, db, dX; blas_gemm is the two
+    bare products of the same shapes (the ceiling)."""
     layer = Layer(shape, DTYPES[dtype])
     layer.forward(IMPLS["compiled"])
     benchmark.group = f"backward-{shape}-{dtype}"
-    benchmark.extra_info.update(impl=impl, flops=2 * layer.flops_forward, activation=layer.activation)
+    benchmark.extra_info.update(impl=impl, kernels=IMPLS["compiled"].INSTRUCTION_SET, flops=2 * layer.flops_forward, activation=layer.activation)
+    if impl == "blas_gemm":
+        run(benchmark, shape, layer.backward_gemms)
+        return
     check(layer, "backward", DTYPES[dtype])
     run(benchmark, shape, lambda: layer.backward(IMPLS[impl]))
+
+
+def check_step(shape, dtype):
+    """A compiled step equals the reference's. The reference backward starts from
+    the compiled forward output, so both sides share the activation's mask (a
+    float32 rounding at a ReLU kink would otherwise flip an entry of dZ)."""
+    _kernels, _reference = IMPLS["compiled"], IMPLS["reference"]
+    rtol = 1e-4 if dtype is np.float32 else 1e-9
+    compiled, reference = Layer(shape, dtype), Layer(shape, dtype)
+    dX = np.array(compiled.step(_kernels), copy=True)
+    A = reference.forward(_reference)
+    np.testing.assert_allclose(compiled.A, A, rtol=rtol, atol=rtol)
+    dZ = _reference.activation_backward(compiled.A, reference.dA, reference.activation)
+    dX_ref = _reference.dense_backward_sgd(reference.X, reference.W, reference.b, dZ,
+                                           LEARNING_RATE)
+    for got, ref in ((dX, dX_ref), (compiled.W, reference.W), (compiled.b, reference.b)):
+        np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -68,16 +89,10 @@ def test_step(benchmark, impl, shape, dtype):
     """A full SGD step of one layer: forward, backward, update (6 n n_in n_out flops)."""
     layer = Layer(shape, DTYPES[dtype])
     benchmark.group = f"step-{shape}-{dtype}"
-    benchmark.extra_info.update(impl=impl, flops=3 * layer.flops_forward, activation=layer.activation)
+    benchmark.extra_info.update(impl=impl, kernels=IMPLS["compiled"].INSTRUCTION_SET, flops=3 * layer.flops_forward, activation=layer.activation)
     if impl == "blas_gemm":
         # three bare GEMMs of the same size: the ceiling of a step
         run(benchmark, shape, lambda: (layer.gemm(), layer.gemm(), layer.gemm()))
         return
-    reference = Layer(shape, DTYPES[dtype])
-    compiled = Layer(shape, DTYPES[dtype])
-    from fastnn import _kernels, _reference
-    np.testing.assert_allclose(compiled.step(_kernels), reference.step(_reference),
-                               rtol=1e-4 if dtype == "float32" else 1e-9, atol=1e-4)
-    np.testing.assert_allclose(compiled.W, reference.W, rtol=1e-4 if dtype == "float32" else 1e-9,
-                               atol=1e-5)
+    check_step(shape, DTYPES[dtype])
     run(benchmark, shape, lambda: layer.step(IMPLS[impl]))

@@ -7,9 +7,9 @@ backward pass fused with the update (two GEMMs). It counts
 """
 import numpy as np
 
-from fastnn import _kernels, _reference
+from fastnn import _reference, kernels
 
-IMPLS = {"compiled": _kernels, "reference": _reference}
+IMPLS = {"compiled": kernels, "reference": _reference}
 
 #: name: (n_samples, n_in, n_out, activation)
 SHAPES = {
@@ -51,6 +51,11 @@ class Layer:
         k.activation_backward(self.A, self.dA, self.activation, out=self.dZ)
         return k.dense_backward_sgd(self.X, self.W, self.b, self.dZ, LEARNING_RATE, dX=self.dX)
 
-    def gemm(self, k=_kernels):
-        """The bare product X @ W through the kernels' BLAS: the ceiling."""
+    def gemm(self, k=kernels):
+        """The bare product X @ W through the kernels' BLAS: the forward's ceiling."""
         return k.matmul(self.X, self.W, out=self.A)
+
+    def backward_gemms(self, k=kernels):
+        """The bare products X.T @ dZ and dZ @ W.T: the backward's ceiling."""
+        k.matmul(self.X, self.dA, out=self.dW, transpose_a=True)
+        return k.matmul(self.dA, self.W, out=self.dX, transpose_b=True)

@@ -15,7 +15,11 @@ settings.register_profile("ci", deadline=None, max_examples=60)
 settings.register_profile("sanitizer", deadline=None, max_examples=15)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-from fastnn import _kernels, _reference  # noqa: E402
+import fastnn  # noqa: E402
+from fastnn import _reference  # noqa: E402
+
+#: The compiled kernels in use (the CPU's best build, or as FASTNN_KERNELS says).
+_kernels = fastnn.kernels
 
 #: Relative tolerances for kernel-vs-reference comparisons, per dtype.
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}

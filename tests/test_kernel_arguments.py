@@ -41,6 +41,7 @@ BAD_CALLS = {
     "out read-only": (lambda: K.dense_forward(X, W, b, out=np.broadcast_to(0.0, (4, 2))), ValueError, ["out", "writeable"]),
     "out strided": (lambda: K.dense_forward(X, W, b, out=np.empty((4, 4))[:, ::2]), ValueError, ["out", "C-contiguous"]),
     "out is a list": (lambda: K.dense_forward(X, W, b, out=[[0, 0]] * 4), TypeError, ["out", "list"]),
+    "X beyond BLAS int": (lambda: K.dense_forward(np.broadcast_to(np.zeros((1, 3)), (2**31, 3)), W, b), ValueError, ["X", "2147483648", "axis 0", "2147483647"]),
     "step derivative": (lambda: K.activation_backward(X, X, "step"), ValueError, ["step", "derivative"]),
     "dA shape": (lambda: K.activation_backward(X, X[:, :2], "relu"), ValueError, ["dA", "(4, 3)", "(4, 2)"]),
     "dZ rows": (lambda: K.dense_backward(X, W, dZ[:3]), ValueError, ["dZ", "3 rows", "X has 4"]),
@@ -58,6 +59,7 @@ BAD_CALLS = {
     "loss empty": (lambda: K.mse_loss(np.zeros((0, 2)), np.zeros((0, 2))), ValueError, ["y_pred", "at least one", "(0, 2)"]),
     "loss dtypes": (lambda: K.sigmoid_bce_loss(np.zeros((1, 2), np.float32), np.zeros((1, 2))), ValueError, ["y_true", "float32", "z", "float64"]),
     "matmul inner": (lambda: K.matmul(np.zeros((2, 3)), np.zeros((2, 3))), ValueError, ["B", "(3, n)", "(2, 3)"]),
+    "matmul inner, B transposed": (lambda: K.matmul(np.zeros((2, 3)), np.zeros((4, 2)), transpose_b=True), ValueError, ["B", "(4, 3)", "(4, 2)"]),
 }
 
 
@@ -101,7 +103,8 @@ def test_rejected_fused_step_leaves_parameters_unchanged():
 def test_gil_free_kernels_do_not_crash_on_none_in_a_fresh_interpreter():
     # A crash would take the whole test run down: run it where it can only fail one test.
     code = (
-        "import fastnn._kernels as K, numpy as np\n"
+        "import fastnn, numpy as np\n"
+        "K = fastnn.kernels\n"
         "for f, args in [(K.dense_forward, (None, None, None)), (K.activate, (None, 'relu')),\n"
         "                (K.dense_backward, (None, None, None)), (K.sgd_update, (None, None, 0.1)),\n"
         "                (K.mse_loss, (None, None)), (K.dense_backward_sgd, (None, None, None, None, 0.1))]:\n"
@@ -118,8 +121,40 @@ def test_gil_free_kernels_do_not_crash_on_none_in_a_fresh_interpreter():
 
 
 def test_the_compiled_module_is_the_one_in_use():
-    # no silent fallback: fastnn imports the extension module itself
+    # no silent fallback: fastnn uses an extension module, the one FASTNN_KERNELS asks for
     import fastnn
+    from fastnn import _dispatch
     assert fastnn.BACKENDS["compiled"] is K
     assert K.__file__.endswith((".so", ".pyd"))
     assert not hasattr(K, "__path__")
+    choice = os.environ.get("FASTNN_KERNELS", "auto")
+    if choice == "baseline" or not K.cpu_has_avx2_fma():
+        assert K.__name__ == "fastnn._kernels" and K.INSTRUCTION_SET == "baseline"
+    else:
+        assert K.__name__ == "fastnn._kernels_avx2" and K.INSTRUCTION_SET == "avx2+fma"
+    assert _dispatch.select("baseline").INSTRUCTION_SET == "baseline"
+    with pytest.raises(ValueError, match="FASTNN_KERNELS"):
+        _dispatch.select("sse9")
+
+
+def test_a_broken_kernel_module_fails_loudly(tmp_path):
+    # a corrupt extension file must raise at import, never fall back to another build
+    import fastnn
+    if not K.cpu_has_avx2_fma():
+        pytest.skip("this CPU cannot load the AVX2 build")
+    broken = tmp_path / "fastnn"
+    broken.mkdir()
+    src = os.path.dirname(fastnn.__file__)
+    for name in os.listdir(src):
+        if name.endswith(".py") or name.endswith((".so", ".pyd")):
+            data = b"not an ELF file"
+            if not name.startswith("_kernels_avx2"):
+                with open(os.path.join(src, name), "rb") as f:
+                    data = f.read()
+            (broken / name).write_bytes(data)
+    code = "import fastnn, sys; print(fastnn.kernels.__name__)"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), FASTNN_KERNELS="avx2")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=env, cwd=str(tmp_path))
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr or "invalid ELF header" in result.stderr

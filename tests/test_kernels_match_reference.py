@@ -135,10 +135,16 @@ def test_sgd_update(rng, dtype, size):
     assert_close(params, expected, dtype)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (3, 5), (50, 10)], ids=str)
-def test_matmul(rng, dtype, shape):
-    A, B = make(rng, shape, dtype), make(rng, shape[::-1], dtype)
-    assert_close(K.matmul(A, B), R.matmul(A, B), dtype)
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (4, 1, 3), (3, 5, 2), (50, 10, 33), (0, 3, 2)], ids=str)
+def test_matmul(rng, dtype, mkn, transpose_a, transpose_b):
+    m, k, n = mkn
+    A = make(rng, (k, m) if transpose_a else (m, k), dtype)
+    B = make(rng, (n, k) if transpose_b else (k, n), dtype)
+    got = K.matmul(A, B, transpose_a=transpose_a, transpose_b=transpose_b)
+    assert got.shape == (m, n)
+    assert_close(got, R.matmul(A, B, transpose_a=transpose_a, transpose_b=transpose_b), dtype)
 
 
 LOSSES = ["mse", "sigmoid_bce", "softmax_cce"]

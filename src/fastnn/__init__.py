@@ -1,14 +1,16 @@
 """fastnn: fast, clear multi-layer perceptrons on the CPU.
 
 The arithmetic lives in two interchangeable backends with the same functions:
-``fastnn._kernels`` (compiled Cython, the default) and ``fastnn._reference``
-(plain NumPy, the ground truth). The compiled module is imported directly:
-a broken build fails loudly here instead of falling back to slow code.
+the compiled Cython kernels (``fastnn.kernels``, the default) and
+``fastnn._reference`` (plain NumPy, the ground truth). The compiled module is
+chosen for this CPU by ``fastnn._dispatch`` (AVX2 + FMA build or baseline);
+a broken build fails loudly at import instead of falling back to slow code.
 """
-from . import _kernels, _reference
+from . import _reference
+from ._dispatch import kernels
 from ._version import __version__
 
 #: The arithmetic backends by name: same functions, same signatures, same results.
-BACKENDS = {"compiled": _kernels, "numpy": _reference}
+BACKENDS = {"compiled": kernels, "numpy": _reference}
 
-__all__ = ["BACKENDS", "__version__"]
+__all__ = ["BACKENDS", "kernels", "__version__"]

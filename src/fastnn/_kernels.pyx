@@ -23,7 +23,8 @@ directives (bounds checks etc.) come from setup.py, never from this file.
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport exp, fabs, log, log1p
-from libc.stdint cimport int64_t, uint64_t
+from libc.limits cimport INT_MAX
+from libc.stdint cimport uint64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
@@ -50,6 +51,34 @@ cdef extern from *:
 
 #: True for a FASTNN_DEBUG=1 build (bounds, wraparound and overflow checks on).
 DEBUG_BUILD = bool(FASTNN_DEBUG_BUILD)
+
+
+cdef extern from *:
+    """
+    static int fastnn_cpu_has_avx2_fma(void) {
+    #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #else
+        return 0;
+    #endif
+    }
+    #if defined(__AVX2__) && defined(__FMA__)
+    #define FASTNN_INSTRUCTION_SET "avx2+fma"
+    #else
+    #define FASTNN_INSTRUCTION_SET "baseline"
+    #endif
+    """
+    int fastnn_cpu_has_avx2_fma()
+    const char* FASTNN_INSTRUCTION_SET
+
+#: The instruction set this module was compiled for: "baseline" or "avx2+fma".
+INSTRUCTION_SET = FASTNN_INSTRUCTION_SET.decode()
+
+
+def cpu_has_avx2_fma():
+    """True when this CPU can run the AVX2 + FMA build of the kernels."""
+    return bool(fastnn_cpu_has_avx2_fma())
 
 cdef enum:
     IDENTITY = 0
@@ -240,11 +269,18 @@ cdef void _activation_backward_row(const floating* a, const floating* da, floati
 # --------------------------------------------------------------------------
 
 # Products with n_rows * n_inner * n_cols below this go to plain loops, larger
-# ones to BLAS. Measured with bench/measure_gemm_threshold.py (float64, 2-core
-# AVX-512 Xeon, scipy-openblas 0.3.x, portable -O3 build): the loops win up
-# to about 4x4x4 and lose from 8x8x8 on (BLAS's fixed cost is ~0.15 us).
-cdef enum:
-    _SMALL_PRODUCT = 128
+# ones to BLAS (whose fixed cost per call dominates tiny products). Measured
+# with bench/measure_blas_threshold.py (figures in its docstring): loops win up
+# to 4x4x4 = 64 multiply-adds, BLAS from 5x5x5 = 125 on, in both builds.
+cdef Py_ssize_t _blas_threshold = 100
+
+
+def _set_blas_threshold(Py_ssize_t threshold):
+    """Set the loop/BLAS threshold (for measurement only); returns the previous one."""
+    global _blas_threshold
+    previous = _blas_threshold
+    _blas_threshold = threshold
+    return previous
 
 
 cdef void _matmul(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -258,7 +294,7 @@ cdef void _matmul(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssi
     cdef int im, in_, ik, ilda, ildb, ildc
     if m == 0 or n == 0:
         return
-    if m * n * k >= _SMALL_PRODUCT:
+    if <double>m * <double>n * <double>k >= _blas_threshold:     # in double: no overflow
         # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T:
         # swap the operands, keep their transpose flags.
         ta = b'T' if trans_a else b'N'
@@ -317,9 +353,22 @@ cdef cnp.ndarray _input(object arr, str name, int ndim, int typenum, str leader)
         raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {a.dtype}")
     if cnp.PyArray_NDIM(a) != ndim:
         raise ValueError(f"{name} must be a {ndim}-d array, got {a.ndim}-d with shape {_shape(a)}")
+    _check_blas_sizes(a, name)
     if not cnp.PyArray_ISCARRAY_RO(a):
         a = np.array(a, dtype=np.float32 if typenum == cnp.NPY_FLOAT32 else np.float64, order="C")
     return a
+
+
+cdef int _check_blas_sizes(cnp.ndarray a, str name) except -1:
+    """BLAS takes C ints: every dimension (and leading dimension) must fit one."""
+    cdef int i
+    for i in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(a, i) > INT_MAX:
+            raise ValueError(
+                f"{name} has {cnp.PyArray_DIM(a, i)} entries along axis {i}; the BLAS "
+                f"interface limits every dimension to {INT_MAX}: process it in chunks"
+            )
+    return 0
 
 
 cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_ssize_t cols,
@@ -342,6 +391,7 @@ cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_
         raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {o.dtype}")
     if cnp.PyArray_NDIM(o) != ndim or _shape(o) != expected:
         raise ValueError(f"{name} must have shape {expected}, got {_shape(o)}")
+    _check_blas_sizes(o, name)
     if not cnp.PyArray_ISCARRAY(o):
         raise ValueError(
             f"{name} must be a writeable, C-contiguous, aligned, native-endian array "
@@ -456,28 +506,39 @@ cdef _run_dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
         _dense_forward(X, W, b, act, out)
 
 
-def matmul(A, B, out=None):
-    """out := A @ B through the same BLAS as the dense kernels (the GEMM ceiling)."""
+def matmul(A, B, out=None, transpose_a=False, transpose_b=False):
+    """out := op(A) @ op(B), op(M) = M.T when asked, through the kernels' BLAS.
+
+    The bare product, with nothing fused: the ceiling the dense kernels are
+    measured against.
+    """
     cdef int dt = _float_type(A, "A")
     cdef cnp.ndarray Aa = _input(A, "A", 2, dt, "A")
     cdef cnp.ndarray Ba = _input(B, "B", 2, dt, "A")
-    if Aa.shape[1] != Ba.shape[0]:
+    cdef bint ta = bool(transpose_a), tb = bool(transpose_b)
+    cdef Py_ssize_t m = Aa.shape[1] if ta else Aa.shape[0]
+    cdef Py_ssize_t k = Aa.shape[0] if ta else Aa.shape[1]
+    cdef Py_ssize_t kb = Ba.shape[1] if tb else Ba.shape[0]
+    cdef Py_ssize_t n = Ba.shape[0] if tb else Ba.shape[1]
+    if k != kb:
         raise ValueError(
-            f"A has {Aa.shape[1]} columns but B has {Ba.shape[0]} rows: "
-            f"expected B of shape ({Aa.shape[1]}, n), got {_shape(Ba)}"
+            f"op(A) has {k} columns but op(B) has {kb} rows: expected B of shape "
+            f"{(n, k) if tb else (k, 'n')}, got {_shape(Ba)}".replace("'n'", "n")
         )
-    cdef cnp.ndarray o = _output(out, "out", dt, Aa.shape[0], Ba.shape[1], 2)
+    cdef cnp.ndarray o = _output(out, "out", dt, m, n, 2)
     _check_disjoint(o, "out", Aa, "A", False)
     _check_disjoint(o, "out", Ba, "B", False)
     if dt == cnp.NPY_FLOAT32:
-        _run_matmul[float](Aa, Ba, o)
+        _run_matmul[float](Aa, Ba, ta, tb, o)
     else:
-        _run_matmul[double](Aa, Ba, o)
+        _run_matmul[double](Aa, Ba, ta, tb, o)
     return o
 
 
-cdef _run_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] out):
-    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = B.shape[1], i, j
+cdef _run_matmul(const floating[:, ::1] A, const floating[:, ::1] B, bint ta, bint tb,
+                 floating[:, ::1] out):
+    cdef Py_ssize_t m = out.shape[0], n = out.shape[1], i, j
+    cdef Py_ssize_t k = A.shape[0] if ta else A.shape[1]
     if m == 0 or n == 0:
         return
     with nogil:
@@ -486,7 +547,7 @@ cdef _run_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:,
                 for j in range(n):
                     out[i, j] = 0
         else:
-            _matmul(False, False, m, n, k, <floating>1.0, &A[0, 0], k, &B[0, 0], n,
+            _matmul(ta, tb, m, n, k, <floating>1.0, &A[0, 0], A.shape[1], &B[0, 0], B.shape[1],
                     <floating>0.0, &out[0, 0], n)
 
 

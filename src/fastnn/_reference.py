@@ -68,9 +68,9 @@ def dense_forward(X, W, b, activation="identity", out=None):
     return _store(_lookup(_FORWARD, activation)(X @ W + b), out, X.dtype)
 
 
-def matmul(A, B, out=None):
-    """out := A @ B."""
-    return _store(A @ B, out, A.dtype)
+def matmul(A, B, out=None, transpose_a=False, transpose_b=False):
+    """out := op(A) @ op(B), op(M) = M.T when asked."""
+    return _store((A.T if transpose_a else A) @ (B.T if transpose_b else B), out, A.dtype)
 
 
 def activation_backward(A, dA, activation, out=None):
