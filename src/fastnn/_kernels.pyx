@@ -478,8 +478,10 @@ cdef void _dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
 
 
 def dense_forward(X, W, b, activation="identity", out=None):
-    """out := f(X @ W + b), bias and activation fused in one pass over out.
+    """out := f(X @ W + b).
 
+    The bias is fused into the product (out is filled with b, then the GEMM
+    adds X @ W with beta = 1), the activation is one pass over out after it.
     X (n_samples, n_in), W (n_in, n_out), b (n_out,); out (n_samples, n_out)
     is allocated when None. Returns out.
     """
