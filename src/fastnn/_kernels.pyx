@@ -460,21 +460,29 @@ cdef int _check_learning_rate(double learning_rate) except -1:
 # Dense layer: forward
 # --------------------------------------------------------------------------
 
+cdef void _forward_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in,
+                        const floating* W, const floating* b, Py_ssize_t n_out, int activation,
+                        floating* out) noexcept nogil:
+    """out := f(X @ W + b) over raw row-major buffers; the bias goes into the GEMM."""
+    cdef Py_ssize_t i, j
+    if n_samples == 0:
+        return
+    for i in range(n_samples):             # out := b, then out += X @ W (beta = 1)
+        for j in range(n_out):
+            out[i * n_out + j] = b[j]
+    _matmul(False, False, n_samples, n_out, n_in, <floating>1.0, X, n_in, W, n_out,
+            <floating>1.0, out, n_out)
+    if activation != IDENTITY:
+        for i in range(n_samples):
+            _activate_row(out + i * n_out, n_out, activation)
+
+
 cdef void _dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
                          const floating[::1] b, int activation,
                          floating[:, ::1] out) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef Py_ssize_t n_samples = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
-    if n_samples == 0:
-        return
-    for i in range(n_samples):             # out := b, then out += X @ W (bias fused into GEMM)
-        for j in range(n_out):
-            out[i, j] = b[j]
-    _matmul(False, False, n_samples, n_out, n_in, <floating>1.0, &X[0, 0], n_in,
-            &W[0, 0], n_out, <floating>1.0, &out[0, 0], n_out)
-    if activation != IDENTITY:
-        for i in range(n_samples):
-            _activate_row(&out[i, 0], n_out, activation)
+    if X.shape[0] > 0:
+        _forward_rows(&X[0, 0], X.shape[0], X.shape[1], &W[0, 0], &b[0], W.shape[1],
+                      activation, &out[0, 0])
 
 
 def dense_forward(X, W, b, activation="identity", out=None):
@@ -619,15 +627,29 @@ cdef _run_activation_backward(const floating[:, ::1] A, const floating[:, ::1] d
 # Dense layer: backward, and backward fused with the SGD update
 # --------------------------------------------------------------------------
 
-cdef void _column_sums(const floating[:, ::1] G, floating alpha, floating beta,
-                       floating[::1] out) noexcept nogil:
+cdef void _column_sums(const floating* G, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                       floating alpha, floating beta, floating* out) noexcept nogil:
     """out := alpha * sum over rows of G + beta * out."""
     cdef Py_ssize_t i, j
-    for j in range(G.shape[1]):
+    for j in range(n_cols):
         out[j] = beta * out[j] if beta != 0 else 0
-    for i in range(G.shape[0]):
-        for j in range(G.shape[1]):
-            out[j] += alpha * G[i, j]
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[j] += alpha * G[i * n_cols + j]
+
+
+cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in,
+                             const floating* dZ, Py_ssize_t n_out, floating learning_rate,
+                             floating* W, floating* b, floating* dX) noexcept nogil:
+    """dX := dZ @ W.T (skipped when dX is NULL); W -= lr X.T @ dZ; b -= lr sum(dZ)."""
+    if n_samples == 0:
+        return
+    if dX != NULL:
+        _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, dZ, n_out, W, n_out,
+                <floating>0.0, dX, n_in)
+    _matmul(True, False, n_in, n_out, n_samples, -learning_rate, X, n_in, dZ, n_out,
+            <floating>1.0, W, n_out)
+    _column_sums(dZ, n_samples, n_out, -learning_rate, <floating>1.0, b)
 
 
 def dense_backward(X, W, dZ, dW=None, db=None, dX=None, need_dX=True):
@@ -671,12 +693,14 @@ cdef _run_dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                          floating[:, ::1] dX, bint need_dX):
     cdef Py_ssize_t n_samples = X.shape[0], n_in = W.shape[0], n_out = W.shape[1], i, j
     with nogil:
-        _column_sums(dZ, <floating>1.0, <floating>0.0, db)
         if n_samples == 0:
+            for j in range(n_out):
+                db[j] = 0
             for i in range(n_in):
                 for j in range(n_out):
                     dW[i, j] = 0
         else:
+            _column_sums(&dZ[0, 0], n_samples, n_out, <floating>1.0, <floating>0.0, &db[0])
             _matmul(True, False, n_in, n_out, n_samples, <floating>1.0, &X[0, 0], n_in,
                     &dZ[0, 0], n_out, <floating>0.0, &dW[0, 0], n_out)
             if need_dX:
@@ -729,16 +753,11 @@ def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True)
 cdef _run_dense_backward_sgd(const floating[:, ::1] X, const floating[:, ::1] dZ,
                              floating learning_rate, floating[:, ::1] W, floating[::1] b,
                              floating[:, ::1] dX, bint need_dX):
-    cdef Py_ssize_t n_samples = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
-    if n_samples == 0:
+    if X.shape[0] == 0:
         return
     with nogil:
-        if need_dX:
-            _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, &dZ[0, 0], n_out,
-                    &W[0, 0], n_out, <floating>0.0, &dX[0, 0], n_in)
-        _matmul(True, False, n_in, n_out, n_samples, -learning_rate, &X[0, 0], n_in,
-                &dZ[0, 0], n_out, <floating>1.0, &W[0, 0], n_out)
-        _column_sums(dZ, -learning_rate, <floating>1.0, b)
+        _backward_sgd_rows(&X[0, 0], X.shape[0], W.shape[0], &dZ[0, 0], W.shape[1],
+                           learning_rate, &W[0, 0], &b[0], &dX[0, 0] if need_dX else NULL)
 
 
 # --------------------------------------------------------------------------
@@ -789,59 +808,58 @@ cdef tuple _loss_inputs(y_true, y_pred, str pred_name):
     return dt, t, p
 
 
-cdef double _loss(const floating[:, ::1] y, const floating[:, ::1] p, int kind) noexcept nogil:
-    cdef Py_ssize_t i, j, n = p.shape[0], m = p.shape[1]
+cdef double _loss_rows(const floating* y, const floating* p, Py_ssize_t n, Py_ssize_t m,
+                       int kind) noexcept nogil:
+    """The loss of predictions (or logits) p for targets y, both (n, m) row-major."""
+    cdef Py_ssize_t i, j
     cdef double total = 0.0, d, z, zmax, lse
     if kind == MSE:
-        for i in range(n):
-            for j in range(m):
-                d = p[i, j] - y[i, j]
-                total += d * d
+        for i in range(n * m):
+            d = p[i] - y[i]
+            total += d * d
         return total / (n * m)
     if kind == SIGMOID_BCE:
-        for i in range(n):
-            for j in range(m):
-                z = p[i, j]
-                total += (z if z > 0 else 0) - z * y[i, j] + log1p(exp(-fabs(z)))
+        for i in range(n * m):
+            z = p[i]
+            total += (z if z > 0 else 0) - z * y[i] + log1p(exp(-fabs(z)))
         return total / (n * m)
     for i in range(n):              # SOFTMAX_CCE
-        zmax = p[i, 0]
+        zmax = p[i * m]
         for j in range(1, m):
-            if p[i, j] > zmax:
-                zmax = p[i, j]
+            if p[i * m + j] > zmax:
+                zmax = p[i * m + j]
         lse = 0.0
         for j in range(m):
-            lse += exp(p[i, j] - zmax)
+            lse += exp(p[i * m + j] - zmax)
         lse = zmax + log(lse)
         for j in range(m):
-            total += y[i, j] * (lse - p[i, j])
+            total += y[i * m + j] * (lse - p[i * m + j])
     return total / n
 
 
-cdef void _loss_gradient(const floating[:, ::1] y, const floating[:, ::1] p, int kind,
-                         floating[:, ::1] out) noexcept nogil:
-    cdef Py_ssize_t i, j, n = p.shape[0], m = p.shape[1]
+cdef void _loss_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
+                              Py_ssize_t m, int kind, floating* out) noexcept nogil:
+    """out := dL/dp (mse) or dL/dz (the cross-entropies, from logits z = p)."""
+    cdef Py_ssize_t i, j
     cdef double scale, ysum
     if kind == MSE:
         scale = 2.0 / (n * m)
-        for i in range(n):
-            for j in range(m):
-                out[i, j] = <floating>(scale * (p[i, j] - y[i, j]))
+        for i in range(n * m):
+            out[i] = <floating>(scale * (p[i] - y[i]))
     elif kind == SIGMOID_BCE:
         scale = 1.0 / (n * m)
-        for i in range(n):
-            for j in range(m):
-                out[i, j] = <floating>(scale * (_sigmoid(p[i, j]) - y[i, j]))
+        for i in range(n * m):
+            out[i] = <floating>(scale * (_sigmoid(p[i]) - y[i]))
     else:                           # SOFTMAX_CCE
         scale = 1.0 / n
         for i in range(n):
             ysum = 0.0
             for j in range(m):
-                out[i, j] = p[i, j]
-                ysum += y[i, j]
-            _activate_row(&out[i, 0], m, SOFTMAX)
+                out[i * m + j] = p[i * m + j]
+                ysum += y[i * m + j]
+            _activate_row(out + i * m, m, SOFTMAX)
             for j in range(m):
-                out[i, j] = <floating>(scale * (out[i, j] * ysum - y[i, j]))
+                out[i * m + j] = <floating>(scale * (out[i * m + j] * ysum - y[i * m + j]))
 
 
 cdef double _run_loss(y_true, y_pred, int kind, str pred_name) except? -1.0:
@@ -857,7 +875,7 @@ cdef double _run_loss(y_true, y_pred, int kind, str pred_name) except? -1.0:
 cdef double _run_loss_typed(const floating[:, ::1] y, const floating[:, ::1] p, int kind):
     cdef double result
     with nogil:
-        result = _loss(y, p, kind)
+        result = _loss_rows(&y[0, 0], &p[0, 0], p.shape[0], p.shape[1], kind)
     return result
 
 
@@ -876,7 +894,7 @@ cdef object _run_loss_gradient(y_true, y_pred, int kind, str pred_name, out):
 cdef _run_loss_gradient_typed(const floating[:, ::1] y, const floating[:, ::1] p, int kind,
                               floating[:, ::1] out):
     with nogil:
-        _loss_gradient(y, p, kind, out)
+        _loss_gradient_rows(&y[0, 0], &p[0, 0], p.shape[0], p.shape[1], kind, &out[0, 0])
 
 
 def mse_loss(y_true, y_pred):
@@ -913,3 +931,10 @@ def softmax_cce_loss(y_true, z):
 def softmax_cce_gradient(y_true, z, out=None):
     """out := dL/dz = (softmax(z) sum_j y_j - y) / n_samples."""
     return _run_loss_gradient(y_true, z, SOFTMAX_CCE, "z", out)
+
+
+# --------------------------------------------------------------------------
+# Training: whole epochs in one call
+# --------------------------------------------------------------------------
+
+include "_train.pxi"

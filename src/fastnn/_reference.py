@@ -132,3 +132,79 @@ def softmax_cce_gradient(y_true, z, out=None):
     """out := (softmax(z) sum_j y_j - y) / n_samples."""
     grad = (_softmax(z) * y_true.sum(axis=1, keepdims=True) - y_true) / z.shape[0]
     return _store(grad, out, z.dtype)
+
+
+STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
+_LOSSES = {
+    "mse": (mse_loss, mse_gradient),
+    "bce": (sigmoid_bce_loss, sigmoid_bce_gradient),
+    "cce": (softmax_cce_loss, softmax_cce_gradient),
+}
+
+
+def _layer_views(params, layer_sizes):
+    """(W, b) views into the flat parameter buffer, per layer."""
+    views, offset = [], 0
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        W = params[offset:offset + n_in * n_out].reshape(n_in, n_out)
+        offset += n_in * n_out
+        views.append((W, params[offset:offset + n_out]))
+        offset += n_out
+    return views
+
+
+def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
+                 epochs, order=None, target_loss=0.0, losses_out=None):
+    """Run up to `epochs` epochs of mini-batch SGD in place (see fastnn._kernels.train_epochs)."""
+    # a diverging run overflows on its way to a non-finite loss, which is what
+    # ends it: the warnings would only repeat that
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate,
+                             batch_size, epochs, order, target_loss, losses_out)
+
+
+def _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
+                  epochs, order, target_loss, losses_out):
+    layers = _layer_views(params, list(layer_sizes))
+    loss_value, loss_gradient = _LOSSES[loss]
+    n = X.shape[0]
+    batch_size = min(batch_size, n)
+    stop, epochs_run = STOP_EPOCHS, 0
+    for epoch in range(epochs):
+        saved = params.copy()
+        total = 0.0
+        for start in range(0, n, batch_size):
+            if order is None:
+                xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+            else:
+                rows = order[epoch, start:start + batch_size]
+                xb, yb = X[rows], Y[rows]
+            # forward; the cross-entropies keep the output layer's logits
+            outputs = [xb]
+            for i, ((W, b), activation) in enumerate(zip(layers, activations)):
+                if i == len(layers) - 1 and loss != "mse":
+                    activation = "identity"
+                outputs.append(dense_forward(outputs[-1], W, b, activation))
+            total += loss_value(yb, outputs[-1]) * xb.shape[0]
+            grad = loss_gradient(yb, outputs[-1])
+            if loss == "mse":
+                grad = activation_backward(outputs[-1], grad, activations[-1])
+            # backward, each layer updated right after its gradients are taken
+            for i in range(len(layers) - 1, -1, -1):
+                W, b = layers[i]
+                grad_prev = dense_backward_sgd(outputs[i], W, b, grad, learning_rate,
+                                               need_dX=i > 0)
+                if i > 0:
+                    grad = activation_backward(outputs[i], grad_prev, activations[i - 1])
+        epoch_loss = total / n
+        if losses_out is not None:
+            losses_out[epoch] = epoch_loss
+        epochs_run = epoch + 1
+        if not np.isfinite(epoch_loss):
+            params[:] = saved
+            stop = STOP_DIVERGED
+            break
+        if epoch_loss < target_loss:
+            stop = STOP_TARGET
+            break
+    return epochs_run, stop

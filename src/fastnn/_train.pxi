@@ -1,0 +1,218 @@
+# The fused training engine: whole epochs of mini-batch SGD in one nogil call.
+# Included by _kernels.pyx (so both builds, baseline and AVX2, carry it).
+
+cdef enum:
+    _STOP_EPOCHS = 0
+    _STOP_TARGET = 1
+    _STOP_DIVERGED = 2
+
+#: Why train_epochs returned: all epochs ran, the target loss was reached, the loss diverged.
+STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVERGED
+
+cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
+
+
+cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params):
+    """(sizes as int64 array, activation codes as int32 array) for a valid architecture."""
+    sizes = np.asarray(layer_sizes, dtype=np.int64)
+    if sizes.ndim != 1 or len(sizes) < 2 or np.any(sizes < 1) or np.any(sizes > INT_MAX):
+        raise ValueError(f"layer_sizes must list at least two sizes, each >= 1; got {layer_sizes!r}")
+    n_layers = len(sizes) - 1
+    if len(activations) != n_layers:
+        raise ValueError(f"activations must name one activation per layer ({n_layers}); "
+                         f"got {len(activations)}")
+    codes = np.array([_activation_code(a, True) for a in activations], dtype=np.int32)
+    n_params = int(np.sum(sizes[:-1] * sizes[1:] + sizes[1:]))
+    if params.shape[0] != n_params:
+        raise ValueError(f"params must hold {n_params} values for layer_sizes "
+                         f"{sizes.tolist()}, got {params.shape[0]}")
+    return sizes, codes
+
+
+def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_rate,
+                 Py_ssize_t batch_size, Py_ssize_t epochs, order=None, double target_loss=0.0,
+                 losses_out=None):
+    """Run up to `epochs` epochs of mini-batch SGD on a feedforward network, in place.
+
+    Per batch: forward through every layer, the loss, then backward layer by
+    layer with each layer's SGD update fused into its weight-gradient GEMM
+    (W -= lr A_prev.T @ dZ, b -= lr sum(dZ)). The whole loop runs without the
+    GIL and without allocating.
+
+    X (n_samples, n_in), Y (n_samples, n_out); params: the flat parameter
+    buffer (per layer W (n_in, n_out) row-major, then b), updated in place;
+    layer_sizes [n_in, ..., n_out]; activations: one name per layer; loss:
+    "mse", "bce" (sigmoid output, computed from the logits) or "cce" (softmax
+    output, from the logits). order: None (samples in order) or an int64 array
+    (epochs, n_samples) holding each epoch's permutation. The epoch loss is the
+    sample-weighted mean of the batch losses, each measured before its update.
+    Training stops after an epoch whose loss is below target_loss, or at once
+    when the loss is not finite (params are then restored to the start of that
+    epoch). losses_out (epochs,) float64 receives the epoch losses.
+
+    Returns (epochs_run, stop), stop one of STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED.
+    """
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
+    cdef cnp.ndarray Ya = _input(Y, "Y", 2, dt, "X")
+    _check_rows(Ya, "Y", Xa, "X")
+    if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
+        raise ValueError(f"params must be a 1-d numpy.ndarray, got {type(params).__name__}")
+    cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1)
+    sizes, codes = _check_network(layer_sizes, activations, P)
+    n_inputs, n_outputs = int(sizes[0]), int(sizes[len(sizes) - 1])
+    output_code = int(codes[len(codes) - 1])
+    if Xa.shape[1] != n_inputs:
+        raise ValueError(f"X has {Xa.shape[1]} features, but the network expects {n_inputs}")
+    if Ya.shape[1] != n_outputs:
+        raise ValueError(f"Y has {Ya.shape[1]} columns, but the network has {n_outputs} outputs")
+    if loss not in _LOSS_CODES:
+        raise ValueError(f"loss must be one of 'mse', 'bce', 'cce'; got {loss!r}")
+    cdef int kind = _LOSS_CODES[loss]
+    if kind == SIGMOID_BCE and output_code != SIGMOID:
+        raise ValueError(f"loss 'bce' needs a sigmoid output layer, got {ACTIVATIONS[output_code]!r}")
+    if kind == SOFTMAX_CCE and output_code != SOFTMAX:
+        raise ValueError(f"loss 'cce' needs a softmax output layer, got {ACTIVATIONS[output_code]!r}")
+    _check_learning_rate(learning_rate)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    cdef Py_ssize_t n = Xa.shape[0]
+    if n == 0:
+        raise ValueError("X must hold at least one sample, got shape (0, ...)")
+    cdef cnp.ndarray order_a = None
+    if order is not None:
+        order_a = np.ascontiguousarray(order, dtype=np.int64)
+        if order_a.ndim != 2 or order_a.shape[0] < epochs or order_a.shape[1] != n:
+            raise ValueError(f"order must have shape ({epochs}, {n}), got {_shape(order_a)}")
+        if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
+            raise ValueError(f"order must hold sample indices in [0, {n})")
+    cdef cnp.ndarray losses = _output(losses_out, "losses_out", cnp.NPY_FLOAT64, 0,
+                                      max(epochs, 0), 1)
+    if losses_out is not None and losses.shape[0] < epochs:
+        raise ValueError(f"losses_out must hold {epochs} values")
+    batch_size = min(batch_size, n)
+    if dt == cnp.NPY_FLOAT32:
+        return _train_typed[float](Xa, Ya, P, sizes, codes, kind, <float>learning_rate,
+                                   batch_size, epochs, order_a, target_loss, losses)
+    return _train_typed[double](Xa, Ya, P, sizes, codes, kind, learning_rate,
+                                batch_size, epochs, order_a, target_loss, losses)
+
+
+cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] params,
+                        const long long[::1] sizes, const int[::1] codes, int kind,
+                        floating learning_rate, Py_ssize_t batch_size, Py_ssize_t epochs,
+                        cnp.ndarray order_a, double target_loss, double[::1] losses):
+    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l
+    cdef Py_ssize_t widest = 0, n_activations = 0
+    for l in range(1, n_layers + 1):
+        widest = max(widest, sizes[l])
+        n_activations += sizes[l]
+    widest = max(widest, sizes[0])
+    dtype = np.float32 if floating is float else np.float64
+    # Workspace, allocated once per call: every layer's outputs for one batch, two
+    # gradient buffers used in turn, the gathered batch, the epoch-start parameters.
+    cdef floating[::1] acts = np.empty(batch_size * n_activations, dtype)
+    cdef floating[::1] grad_a = np.empty(batch_size * widest, dtype)
+    cdef floating[::1] grad_b = np.empty(batch_size * widest, dtype)
+    cdef floating[::1] x_batch = np.empty(batch_size * sizes[0], dtype)
+    cdef floating[::1] y_batch = np.empty(batch_size * sizes[n_layers], dtype)
+    cdef floating[::1] saved = np.empty(params.shape[0], dtype)
+    cdef long long[:, ::1] order = order_a if order_a is not None else None
+    cdef Py_ssize_t[::1] offsets = np.empty(n_layers + 1, np.intp)     # of each W in params
+    cdef Py_ssize_t[::1] act_offsets = np.empty(n_layers + 1, np.intp)  # of each layer's outputs
+    offsets[0] = 0
+    act_offsets[0] = 0
+    for l in range(n_layers):
+        offsets[l + 1] = offsets[l] + sizes[l] * sizes[l + 1] + sizes[l + 1]
+        act_offsets[l + 1] = act_offsets[l] + batch_size * sizes[l + 1]
+    cdef Py_ssize_t epoch = 0, epochs_run = 0
+    cdef int stop = _STOP_EPOCHS
+    cdef double epoch_loss
+    with nogil:
+        for epoch in range(epochs):
+            saved[:] = params
+            epoch_loss = _train_one_epoch(
+                &X[0, 0], &Y[0, 0], n, &params[0], &sizes[0], &codes[0], n_layers, kind,
+                learning_rate, batch_size, &order[epoch, 0] if order is not None else NULL,
+                &offsets[0], &act_offsets[0], &acts[0], &grad_a[0], &grad_b[0],
+                &x_batch[0], &y_batch[0])
+            losses[epoch] = epoch_loss
+            epochs_run = epoch + 1
+            if not (epoch_loss - epoch_loss == 0):      # NaN or inf
+                params[:] = saved
+                stop = _STOP_DIVERGED
+                break
+            if epoch_loss < target_loss:
+                stop = _STOP_TARGET
+                break
+    return epochs_run, stop
+
+
+cdef double _train_one_epoch(
+        const floating* X, const floating* Y, Py_ssize_t n, floating* params,
+        const long long* sizes, const int* codes, Py_ssize_t n_layers, int kind,
+        floating learning_rate, Py_ssize_t batch_size, const long long* order,
+        const Py_ssize_t* offsets, const Py_ssize_t* act_offsets, floating* acts,
+        floating* grad_a, floating* grad_b, floating* x_batch, floating* y_batch) noexcept nogil:
+    """One epoch of SGD over all batches; returns the sample-weighted mean batch loss."""
+    cdef Py_ssize_t start, rows, i, j, l
+    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[n_layers]
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef const floating* layer_in
+    cdef floating* W
+    cdef floating* out
+    cdef floating* grad
+    cdef floating* grad_prev
+    cdef floating* swap
+    cdef int act
+    cdef double total = 0.0
+    start = 0
+    while start < n:
+        rows = min(batch_size, n - start)
+        if order != NULL:                       # gather the shuffled batch
+            for i in range(rows):
+                for j in range(n_in):
+                    x_batch[i * n_in + j] = X[order[start + i] * n_in + j]
+                for j in range(n_out):
+                    y_batch[i * n_out + j] = Y[order[start + i] * n_out + j]
+            xb, yb = x_batch, y_batch
+        else:
+            xb, yb = X + start * n_in, Y + start * n_out
+        # forward; the cross-entropies keep the output layer's logits
+        layer_in = xb
+        for l in range(n_layers):
+            act = codes[l]
+            if l == n_layers - 1 and kind != MSE:
+                act = IDENTITY
+            W = params + offsets[l]
+            out = acts + act_offsets[l]
+            _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1],
+                          sizes[l + 1], act, out)
+            layer_in = out
+        # loss, and its gradient with respect to the output layer's pre-activation
+        out = acts + act_offsets[n_layers - 1]
+        total += _loss_rows(yb, out, rows, n_out, kind) * rows
+        grad, grad_prev = grad_a, grad_b
+        _loss_gradient_rows(yb, out, rows, n_out, kind, grad)
+        if kind == MSE:
+            for i in range(rows):
+                _activation_backward_row(out + i * n_out, grad + i * n_out, grad + i * n_out,
+                                         n_out, codes[n_layers - 1])
+        # backward, each layer's update fused into its weight-gradient GEMM
+        for l in range(n_layers - 1, -1, -1):
+            layer_in = xb if l == 0 else acts + act_offsets[l - 1]
+            W = params + offsets[l]
+            _backward_sgd_rows(layer_in, rows, sizes[l], grad, sizes[l + 1], learning_rate,
+                               W, W + sizes[l] * sizes[l + 1], grad_prev if l > 0 else NULL)
+            if l > 0:
+                for i in range(rows):
+                    _activation_backward_row(layer_in + i * sizes[l], grad_prev + i * sizes[l],
+                                             grad_prev + i * sizes[l], sizes[l], codes[l - 1])
+                swap = grad
+                grad = grad_prev
+                grad_prev = swap
+        start += rows
+    return total / n

@@ -1,0 +1,307 @@
+"""Network: a feedforward multi-layer perceptron, trained by gradient descent.
+
+All parameters live in one flat buffer (per layer: W (n_in, n_out) row-major,
+then b); ``weights`` and ``biases`` are views into it. Arithmetic goes to a
+backend, the compiled kernels (default) or the NumPy reference
+(``backend="numpy"``), which run the same algorithm and give the same numbers.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from . import _reference, training, validation
+from ._dispatch import kernels
+from .initializers import INITIALIZERS
+
+BACKENDS = {"compiled": kernels, "numpy": _reference}
+
+#: A layer given with its own activation: ``Network([2, Layer(16, "relu"), Layer(1, "sigmoid")])``.
+Layer = namedtuple("Layer", ["size", "activation"])
+
+
+class Network:
+    """A feedforward network of dense layers.
+
+    Parameters
+    ----------
+    layers : list
+        The input size, then one entry per layer: an int (the layer's size,
+        with ``activation``) or a ``Layer(size, activation)``.
+    activation : str
+        Activation of layers given as plain sizes: identity, sigmoid, tanh,
+        relu, leaky_relu, softmax or step (forward only).
+    dtype : float32 or float64
+    init : str
+        glorot (default), he, normal, uniform or zeros.
+    weights, biases : list of arrays, optional
+        Given parameters per layer (W of shape (n_in, n_out), b of (n_out,)),
+        instead of ``init``.
+    seed : int, optional
+        Seeds the initialisation and the shuffling during ``fit``.
+    backend : "compiled" or "numpy"
+
+    Examples
+    --------
+    >>> net = Network([2, 2, 1], activation="sigmoid", seed=0)
+    >>> net
+    Network([2, 2, 1], activation='sigmoid', dtype=float64)
+    >>> net.feedforward([2.0, 3.0]).shape
+    (1,)
+    """
+
+    def __init__(self, layers, activation="sigmoid", dtype=np.float64, init="glorot",
+                 weights=None, biases=None, seed=None, backend="compiled"):
+        sizes, activations = _parse_layers(layers, activation)
+        self._sizes, self._activations = sizes, activations
+        self.dtype = validation.as_dtype(dtype)
+        self.backend = validation.choice(backend, tuple(BACKENDS), "backend")
+        self._backend = BACKENDS[backend]
+        validation.choice(init, tuple(INITIALIZERS), "init")
+        self._rng = np.random.default_rng(seed)
+        self._params = np.zeros(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])), self.dtype)
+        self._layers = _reference._layer_views(self._params, sizes)
+        self.history = None
+        for i, (W, b) in enumerate(self._layers):
+            W[...], b[...] = INITIALIZERS[init](self._rng, W.shape[0], W.shape[1])
+        if weights is not None or biases is not None:
+            self.set_parameters(weights, biases)
+
+    # -- architecture and parameters -------------------------------------------------
+
+    @property
+    def layer_sizes(self):
+        """[n_inputs, size of layer 1, ..., n_outputs]."""
+        return list(self._sizes)
+
+    @property
+    def activations(self):
+        """The activation of each layer."""
+        return list(self._activations)
+
+    @property
+    def weights(self):
+        """The weight matrices, one per layer: views into the parameter buffer."""
+        return [W for W, _ in self._layers]
+
+    @property
+    def biases(self):
+        """The bias vectors, one per layer: views into the parameter buffer."""
+        return [b for _, b in self._layers]
+
+    @property
+    def parameters(self):
+        """All parameters as one flat array (a read-only view); assign to replace them."""
+        view = self._params.view()
+        view.flags.writeable = False
+        return view
+
+    @parameters.setter
+    def parameters(self, values):
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(f"parameters must have shape {self._params.shape}, "
+                             f"got {values.shape}")
+        if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
+            raise ValueError("parameters must be finite real numbers")
+        self._params[...] = values
+
+    def set_parameters(self, weights=None, biases=None):
+        """Replace the weights and/or biases of every layer (shapes checked first)."""
+        new = []
+        for name, given, current in (("weights", weights, self.weights),
+                                     ("biases", biases, self.biases)):
+            if given is None:
+                continue
+            if len(given) != len(current):
+                raise ValueError(f"{name} must hold one array per layer ({len(current)}), "
+                                 f"got {len(given)}")
+            for i, (value, target) in enumerate(zip(given, current)):
+                value = np.asarray(value, dtype=float)
+                if value.shape != target.shape:
+                    raise ValueError(f"{name}[{i}] must have shape {target.shape}, "
+                                     f"got {value.shape}")
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"{name}[{i}] contains NaN or infinity")
+                new.append((target, value))
+        for target, value in new:       # all checked: now change the model
+            target[...] = value
+
+    def __repr__(self):
+        distinct = set(self._activations)
+        if len(distinct) == 1:
+            layers, act = self._sizes, f", activation={self._activations[0]!r}"
+        else:
+            layers = [self._sizes[0]] + [Layer(s, a) for s, a in
+                                         zip(self._sizes[1:], self._activations)]
+            act = ""
+        backend = "" if self.backend == "compiled" else f", backend={self.backend!r}"
+        return f"Network({list(layers)}{act}, dtype={np.dtype(self.dtype).name}{backend})"
+
+    # -- forward pass ------------------------------------------------------------------
+
+    def feedforward(self, X):
+        """The network's outputs for one sample (1-d) or a batch (2-d)."""
+        X, single = validation.as_samples(X, self._sizes[0], self.dtype)
+        out = self._forward(X)[-1]
+        return out[0] if single else out
+
+    predict = feedforward
+
+    def _forward(self, X, logits=False):
+        """Every layer's output, the input first; the last layer's pre-activation if logits."""
+        outputs = [X]
+        last = len(self._layers) - 1
+        for i, ((W, b), act) in enumerate(zip(self._layers, self._activations)):
+            act = "identity" if logits and i == last else act
+            outputs.append(self._backend.dense_forward(outputs[-1], W, b, act))
+        return outputs
+
+    def default_loss(self):
+        """cce for a softmax output, mse otherwise (the tutorials' loss)."""
+        return "cce" if self._activations[-1] == "softmax" else "mse"
+
+    def evaluate(self, X, y, loss=None):
+        """{"loss": ..., and "accuracy" for classification outputs}."""
+        loss = self._loss(loss)
+        X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
+        Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
+        logits = loss != "mse"
+        out = self._forward(X, logits=logits)[-1]
+        result = {"loss": _loss_function(self._backend, loss)[0](Y, out)}
+        if self._activations[-1] in ("sigmoid", "softmax"):
+            if logits:
+                out = self._backend.activate(out, self._activations[-1])
+            result["accuracy"] = _accuracy(out, Y)
+        return result
+
+    # -- backpropagation ---------------------------------------------------------------
+
+    def gradients(self, X, y, loss=None):
+        """The gradient of the loss over (X, y) with respect to every parameter.
+
+        A flat array in the layout of ``parameters`` (backpropagation; the
+        model is not changed).
+        """
+        loss = self._loss(loss)
+        self._trainable()
+        X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
+        Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
+        k = self._backend
+        outputs = self._forward(X, logits=loss != "mse")
+        grad = _loss_function(k, loss)[1](Y, outputs[-1])
+        if loss == "mse":
+            grad = k.activation_backward(outputs[-1], grad, self._activations[-1])
+        flat = np.empty_like(self._params)
+        views = _reference._layer_views(flat, self._sizes)
+        for i in range(len(self._layers) - 1, -1, -1):
+            dW, db = views[i]
+            _, _, dX = k.dense_backward(outputs[i], self._layers[i][0], grad, dW=dW, db=db,
+                                        need_dX=i > 0)
+            if i > 0:
+                grad = k.activation_backward(outputs[i], dX, self._activations[i - 1])
+        return flat
+
+    def loss(self, X, y, loss=None):
+        """The loss over (X, y) at the current parameters."""
+        return self.evaluate(X, y, loss)["loss"]
+
+    # -- training ----------------------------------------------------------------------
+
+    def fit(self, X, y, epochs=1000, learning_rate=0.1, batch_size=1, loss=None, shuffle=True,
+            seed=None, target_loss=None, verbose=False):
+        """Train by gradient descent; returns the ``History``.
+
+        batch_size=1 is per-sample (stochastic) gradient descent, batch_size=k
+        mini-batch (the last batch may be smaller), batch_size=None full batch.
+        Stops after ``epochs`` epochs, or earlier when the epoch loss falls below
+        ``target_loss``. The epochs run inside compiled code (one call per fit,
+        or per progress line when ``verbose``). loss: "mse" (default for
+        non-softmax outputs), "bce" (sigmoid output) or "cce" (softmax output;
+        y may be class labels). verbose: False, True (ten progress lines) or
+        the number of epochs between progress lines. Raises
+        TrainingDivergedError, with the model left at its last finite state,
+        if the loss becomes NaN or infinite.
+        """
+        loss = self._loss(loss)
+        self._trainable()
+        X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
+        Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
+        plan = training.Plan(
+            epochs=validation.positive_int(epochs, "epochs"),
+            learning_rate=validation.positive_number(learning_rate, "learning_rate"),
+            batch_size=X.shape[0] if batch_size is None
+            else validation.positive_int(batch_size, "batch_size"),
+            loss=loss, shuffle=bool(shuffle),
+            rng=self._rng if seed is None else np.random.default_rng(seed),
+            target_loss=None if target_loss is None
+            else validation.positive_number(target_loss, "target_loss"),
+            verbose=verbose)
+        self.history = training.run(self._backend, X, Y, self._params, self._sizes,
+                                    self._activations, plan)
+        return self.history
+
+    # -- saving ------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the network to ``path`` (see fastnn.io for the format)."""
+        from . import io
+        io.save(self, path)
+
+    @classmethod
+    def load(cls, path, backend="compiled"):
+        """Read a network written by ``save``; never unpickles, never runs code."""
+        from . import io
+        return io.load(path, backend=backend)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _loss(self, loss):
+        loss = self.default_loss() if loss is None else validation.choice(
+            loss, validation.LOSSES, "loss")
+        needed = {"bce": "sigmoid", "cce": "softmax"}.get(loss)
+        if needed and self._activations[-1] != needed:
+            raise ValueError(f"loss {loss!r} needs a {needed} output layer, "
+                             f"this Network's is {self._activations[-1]!r}")
+        return loss
+
+    def _trainable(self):
+        if "step" in self._activations:
+            raise ValueError("a layer with the step activation cannot be trained by gradient "
+                             "descent (its derivative is 0 almost everywhere); use sigmoid")
+
+
+def _parse_layers(layers, activation):
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
+        raise ValueError("layers must list the input size and at least one layer, "
+                         f"e.g. [2, 2, 1]; got {layers!r}")
+    validation.choice(activation, validation.ACTIVATIONS, "activation")
+    sizes, activations = [], []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Layer) or (isinstance(layer, tuple) and i > 0):
+            if i == 0:
+                raise ValueError("layers[0] is the input size: an int, not a Layer")
+            size, act = layer
+            activations.append(validation.choice(act, validation.ACTIVATIONS,
+                                                 f"layers[{i}].activation"))
+        else:
+            size = layer
+            if i > 0:
+                activations.append(activation)
+        sizes.append(validation.positive_int(size, f"layers[{i}]"))
+    if "softmax" in activations[:-1]:
+        raise ValueError("softmax can only be the output layer's activation")
+    return sizes, activations
+
+
+def _loss_function(k, loss):
+    """(value, gradient) of a loss on a backend; bce and cce take the output's logits."""
+    return {"mse": (k.mse_loss, k.mse_gradient),
+            "bce": (k.sigmoid_bce_loss, k.sigmoid_bce_gradient),
+            "cce": (k.softmax_cce_loss, k.softmax_cce_gradient)}[loss]
+
+
+def _accuracy(probabilities, Y):
+    """Share of samples classified right: argmax for several outputs, > 0.5 for one."""
+    if Y.shape[1] > 1:
+        return float(np.mean(np.argmax(probabilities, 1) == np.argmax(Y, 1)))
+    return float(np.mean((probabilities > 0.5) == (Y > 0.5)))

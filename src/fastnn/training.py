@@ -1,0 +1,84 @@
+"""The fit loop around the backends' train_epochs: chunks, shuffling, progress, history."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import TrainingDivergedError
+
+#: Shuffled epochs are planned in chunks of at most this many sample indices.
+_MAX_ORDER_ENTRIES = 1 << 22
+
+STOP_REASONS = {0: "epochs", 1: "target_loss", 2: "diverged"}
+
+
+@dataclass
+class Plan:
+    """What one fit call asks for (validated by Network.fit)."""
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    loss: str
+    shuffle: bool
+    rng: np.random.Generator
+    target_loss: float = None
+    verbose: object = False
+
+
+@dataclass
+class History:
+    """What one fit did: the loss of each epoch run, and why it stopped."""
+    loss: list = field(default_factory=list)
+    stopped: str = "epochs"      # "epochs", "target_loss" or "diverged"
+
+    @property
+    def epochs(self):
+        """The number of epochs run."""
+        return len(self.loss)
+
+    @property
+    def final_loss(self):
+        return self.loss[-1] if self.loss else None
+
+    def __repr__(self):
+        return (f"History(epochs={self.epochs}, final_loss={self.final_loss!r}, "
+                f"stopped={self.stopped!r})")
+
+
+def run(backend, X, Y, params, sizes, activations, plan, say=print):
+    """Train in place; the epochs run in compiled calls of as many epochs as possible."""
+    n = X.shape[0]
+    every = _progress_interval(plan.verbose, plan.epochs)
+    chunk = every or plan.epochs
+    if plan.shuffle:
+        chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n))
+    losses = np.empty(plan.epochs)
+    done, stop = 0, 0
+    while done < plan.epochs and stop == 0:
+        count = min(chunk, plan.epochs - done)
+        order = None
+        if plan.shuffle:
+            order = plan.rng.permuted(np.broadcast_to(np.arange(n), (count, n)), axis=1)
+        ran, stop = backend.train_epochs(
+            X, Y, params, sizes, activations, plan.loss, plan.learning_rate, plan.batch_size,
+            count, order, -np.inf if plan.target_loss is None else plan.target_loss,
+            losses[done:done + count])
+        done += ran
+        if every and (done % every == 0 or stop or done == plan.epochs):
+            say(f"epoch {done:>{len(str(plan.epochs))}}/{plan.epochs}  loss {losses[done - 1]:.6g}")
+    history = History(loss=losses[:done].tolist(), stopped=STOP_REASONS[stop])
+    if stop == 2:
+        raise TrainingDivergedError(
+            f"the training loss became {losses[done - 1]} at epoch {done}: reduce "
+            f"learning_rate (now {plan.learning_rate}) or scale the inputs; the network "
+            f"is left as it was at the start of epoch {done}", history)
+    return history
+
+
+def _progress_interval(verbose, epochs):
+    if verbose is True:
+        return max(1, epochs // 10)
+    if not verbose:
+        return 0
+    if isinstance(verbose, int) and verbose > 0:
+        return verbose
+    raise ValueError(f"verbose must be True, False or a number of epochs > 0, got {verbose!r}")

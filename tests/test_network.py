@@ -1,0 +1,262 @@
+"""The Network API: construction, parameters, forward, fit, evaluate, save and load."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import Layer, ModelFormatError, Network, TrainingDivergedError
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request):
+    return request.param
+
+
+def blobs(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, 2)) * 0.5 + np.array([[0, 3], [3, 0], [-3, -3]])[labels]
+    return X, labels
+
+
+def test_repr_shows_the_architecture():
+    assert repr(Network([2, 2, 1])) == "Network([2, 2, 1], activation='sigmoid', dtype=float64)"
+    net = Network([4, Layer(8, "relu"), Layer(3, "softmax")], dtype="float32", backend="numpy")
+    assert repr(net) == ("Network([4, Layer(size=8, activation='relu'), Layer(size=3, "
+                         "activation='softmax')], dtype=float32, backend='numpy')")
+
+
+@pytest.mark.parametrize("layers,words", [
+    ([2], ["layers", "at least one layer"]), ("221", ["layers"]), ([2, 0, 1], ["layers[1]", ">= 1"]),
+    ([2, 2.5, 1], ["layers[1]", "2.5"]), ([2, Layer(3, "gelu")], ["layers[1].activation", "gelu"]),
+    ([Layer(2, "relu"), 1], ["input size"]), ([2, Layer(3, "softmax"), 1], ["softmax", "output"]),
+])
+def test_bad_architectures_are_refused(layers, words):
+    with pytest.raises(ValueError) as info:
+        Network(layers)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"activation": "swish"}, ["activation", "swish"]), ({"dtype": np.int32}, ["dtype", "int32"]),
+    ({"init": "orthogonal"}, ["init", "orthogonal"]), ({"backend": "gpu"}, ["backend", "gpu"]),
+    ({"weights": [np.ones((3, 2)), np.ones((2, 1))]}, ["weights[0]", "(2, 2)", "(3, 2)"]),
+    ({"biases": [np.zeros(2)]}, ["biases", "one array per layer"]),
+    ({"weights": [np.full((2, 2), np.nan), np.ones((2, 1))]}, ["weights[0]", "NaN"]),
+])
+def test_bad_options_are_refused(kwargs, words):
+    with pytest.raises(ValueError) as info:
+        Network([2, 2, 1], **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_parameters_live_in_one_flat_buffer_with_per_layer_views():
+    net = Network([3, 4, 2], seed=0)
+    assert net.parameters.shape == (3 * 4 + 4 + 4 * 2 + 2,)
+    assert not net.parameters.flags.writeable
+    net.weights[0][0, 0] = 42.0
+    assert net.parameters[0] == 42.0
+    new = np.arange(net.parameters.size, dtype=float)
+    net.parameters = new
+    np.testing.assert_array_equal(net.weights[1].ravel(), new[16:24])
+    np.testing.assert_array_equal(net.biases[1], new[24:26])
+    with pytest.raises(ValueError, match=r"parameters must have shape \(26,\)"):
+        net.parameters = np.zeros(25)
+    np.testing.assert_array_equal(net.parameters, new)
+
+
+@pytest.mark.parametrize("init", ["glorot", "he", "normal", "uniform", "zeros"])
+def test_initialisation_is_seeded_per_network(init):
+    a, b = Network([5, 7, 3], init=init, seed=1), Network([5, 7, 3], init=init, seed=1)
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+    if init != "zeros":
+        assert not np.array_equal(a.parameters, Network([5, 7, 3], init=init, seed=2).parameters)
+    if init == "glorot":
+        assert np.all(np.abs(a.weights[0]) <= np.sqrt(6 / 12)) and np.all(a.biases[0] == 0)
+
+
+def test_feedforward_takes_one_sample_or_a_batch(backend):
+    net = Network([3, 4, 2], seed=0, backend=backend)
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    batch = net.feedforward(X)
+    assert batch.shape == (5, 2)
+    np.testing.assert_allclose(net.feedforward(X[2]), batch[2], rtol=1e-15)
+    np.testing.assert_allclose(net.predict(X.tolist()), batch, rtol=1e-15)
+    with pytest.raises(ValueError, match="X has 2 features, but this Network expects 3"):
+        net.predict(X[:, :2])
+
+
+def test_float32_end_to_end(backend):
+    X, labels = blobs()
+    net = Network([2, Layer(8, "tanh"), Layer(3, "softmax")], dtype=np.float32, seed=0,
+                  backend=backend)
+    history = net.fit(X, labels, epochs=30, learning_rate=0.1, batch_size=8, seed=0)
+    assert net.parameters.dtype == np.float32 and net.predict(X).dtype == np.float32
+    assert history.loss[-1] < history.loss[0]
+    assert net.evaluate(X, labels)["accuracy"] > 0.9
+
+
+def test_classification_with_integer_labels_and_cce(backend):
+    X, labels = blobs()
+    net = Network([2, Layer(8, "relu"), Layer(3, "softmax")], seed=0, backend=backend)
+    history = net.fit(X, labels, epochs=100, learning_rate=0.1, batch_size=10, seed=0)
+    result = net.evaluate(X, labels)
+    assert history.loss[-1] < 0.1 and result["accuracy"] == 1.0
+    assert result["loss"] == pytest.approx(net.evaluate(X, np.eye(3)[labels])["loss"])
+    with pytest.raises(ValueError, match=r"class labels must be integers in \[0, 3\)"):
+        net.fit(X, labels + 1, epochs=1)
+
+
+def test_binary_cross_entropy_with_a_sigmoid_output(backend):
+    X, labels = blobs()
+    y = (labels == 0).astype(float)
+    net = Network([2, 4, 1], seed=0, backend=backend)
+    net.fit(X, y, epochs=50, learning_rate=0.5, batch_size=4, loss="bce", seed=0)
+    assert net.evaluate(X, y, loss="bce")["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="'cce' needs a softmax output layer"):
+        net.fit(X, y, loss="cce")
+
+
+def test_shuffling_is_seeded_and_changes_the_path():
+    X, labels = blobs()
+    runs = []
+    for seed in (1, 1, 2):
+        net = Network([2, 5, 3], seed=0)
+        runs.append(net.fit(X, np.eye(3)[labels], epochs=5, batch_size=4, seed=seed).loss)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_history_and_target_loss(backend):
+    X, labels = blobs()
+    net = Network([2, 6, 3], seed=0, backend=backend)
+    history = net.fit(X, np.eye(3)[labels], epochs=300, learning_rate=0.5, batch_size=None,
+                      target_loss=0.05)
+    assert history.stopped == "target_loss" and history.final_loss < 0.05
+    assert all(loss >= 0.05 for loss in history.loss[:-1])
+    assert net.history is history and len(history.loss) == history.epochs < 300
+
+
+def test_verbose_prints_progress_lines(capsys):
+    X, labels = blobs()
+    Network([2, 3, 3], seed=0).fit(X, np.eye(3)[labels], epochs=20, verbose=5)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["5/20", "10/20", "15/20", "20/20"]
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"learning_rate": 0}, ["learning_rate", "> 0"]), ({"learning_rate": float("nan")}, ["learning_rate"]),
+    ({"epochs": 0}, ["epochs", ">= 1"]), ({"batch_size": 0}, ["batch_size", ">= 1"]),
+    ({"batch_size": -2}, ["batch_size"]), ({"loss": "hinge"}, ["loss", "hinge"]),
+    ({"verbose": -1}, ["verbose"]), ({"target_loss": -1}, ["target_loss"]),
+])
+def test_bad_fit_arguments_are_refused_and_change_nothing(backend, kwargs, words):
+    X, labels = blobs()
+    net = Network([2, 3, 3], seed=0, backend=backend)
+    before = net.parameters.copy()
+    with pytest.raises(ValueError) as info:
+        net.fit(X, np.eye(3)[labels], **kwargs)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.history is None
+
+
+@pytest.mark.parametrize("X,y,exc,words", [
+    (None, [1], TypeError, ["X", "None"]),
+    ([["a", "b"]], [1], TypeError, ["X", "real numbers"]),
+    ([[1.0, np.nan]], [1], ValueError, ["X", "NaN"]),
+    ([[1.0, 2.0]], [np.inf], ValueError, ["y", "NaN or infinity"]),
+    (np.zeros((0, 2)), np.zeros(0), ValueError, ["at least one sample"]),
+    (np.zeros((3, 2)), np.zeros(2), ValueError, ["X and y", "X has 3", "y has 2"]),
+    (np.zeros((2, 2, 2)), np.zeros(2), ValueError, ["X", "3-d"]),
+])
+def test_bad_data_is_refused_and_changes_nothing(backend, X, y, exc, words):
+    net = Network([2, 2, 1], seed=0, backend=backend)
+    before = net.parameters.copy()
+    with pytest.raises(exc) as info:
+        net.fit(X, y, epochs=1)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+
+
+def test_divergence_stops_training_and_keeps_the_last_finite_state(backend):
+    X = np.array([[1e3, -1e3], [-1e3, 2e3]])
+    y = np.array([[1e3], [-1e3]])
+    net = Network([2, 8, 1], activation="identity", seed=0, backend=backend)
+    with pytest.raises(TrainingDivergedError, match="reduce learning_rate") as info:
+        net.fit(X, y, epochs=200, learning_rate=1.0, batch_size=1, shuffle=False)
+    assert info.value.history.stopped == "diverged"
+    assert not np.isfinite(info.value.history.loss[-1])
+    assert np.all(np.isfinite(net.parameters))
+
+
+def test_save_and_load_round_trip_exactly(tmp_path, backend):
+    net = Network([3, Layer(4, "tanh"), Layer(2, "softmax")], dtype=np.float32, seed=0,
+                  backend=backend)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    loaded = Network.load(path, backend=backend)
+    assert repr(loaded) == repr(net)
+    np.testing.assert_array_equal(loaded.parameters, net.parameters)
+    assert loaded.parameters.dtype == np.float32
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_save_replaces_the_file_atomically(tmp_path):
+    path = tmp_path / "model.npz"
+    Network([2, 2, 1], seed=0).save(path)
+    Network([2, 3, 1], seed=1).save(path)
+    assert Network.load(path).layer_sizes == [2, 3, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"not a zip", b"PK\x03\x04garbage",
+])
+def test_loading_a_broken_file_raises_model_format_error(tmp_path, content):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(content)
+    with pytest.raises(ModelFormatError):
+        Network.load(path)
+
+
+def test_loading_refuses_pickles_and_wrong_contents(tmp_path):
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, header=np.array([{"format": "fastnn"}], dtype=object), params=np.zeros(9))
+    with pytest.raises(ModelFormatError) as info:
+        Network.load(objects)
+    assert "pickle" in str(info.value.__cause__).lower()
+    extra = tmp_path / "extra.npz"
+    np.savez(extra, header=np.array("{}"), params=np.zeros(9), more=np.zeros(1))
+    with pytest.raises(ModelFormatError, match="expected the arrays header and params"):
+        Network.load(extra)
+    wrong = tmp_path / "wrong.npz"
+    net = Network([2, 2, 1])
+    net.save(wrong)
+    with np.load(wrong) as archive:
+        header = archive["header"]
+    np.savez(wrong, header=header, params=np.zeros(8))
+    with pytest.raises(ModelFormatError, match=r"shape \(9,\)"):
+        Network.load(wrong)
+
+
+def test_neuron_is_the_one_neuron_network():
+    neuron = fastnn.Neuron(weights=[0, 1], bias=4)
+    assert neuron.feedforward([2, 3]) == pytest.approx(0.9990889488055994, abs=1e-15)
+    np.testing.assert_allclose(neuron.feedforward([[2, 3], [0, 0]]),
+                               [0.9990889488055994, 1 / (1 + np.exp(-4))], rtol=1e-15)
+    assert repr(neuron) == "Neuron(weights=[0.0, 1.0], bias=4.0, activation='sigmoid')"
+    with pytest.raises(ValueError, match="weights"):
+        fastnn.Neuron(weights=[[1, 2]], bias=0)
+
+
+def test_demo_prints_the_tutorial_numbers(capsys):
+    from fastnn import demo
+    demo.run()
+    out = capsys.readouterr().out
+    for number in ["0.9990889488055994", "0.7216325609518421", "= 0.5",
+                   "0.5236951740839997", "0.02146953526581", "Emily", "w = 2.2100"]:
+        assert number in out
