@@ -24,7 +24,7 @@ def main(path):
     print(f"# {machine.get('cpu', {}).get('brand_raw', machine.get('processor'))}, "
           f"Python {machine['python_version']}, {data['datetime']}, "
           f"kernels: {info.get('kernels', '?')}")
-    print(f"{'group':<26} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} "
+    print(f"{'group':<32} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} "
           f"{'of GEMM':>8} {'floor ratio':>11}")
     for name in sorted(groups, key=_order):
         g = groups[name]
@@ -32,16 +32,21 @@ def main(path):
             continue
         c, r = g["compiled"]["stats"]["median"], g["reference"]["stats"]["median"]
         flops = g["compiled"]["extra_info"]["flops"]
-        line = f"{name:<26} {_t(c):>11} {_t(r):>11} {r / c:>6.2f}x {flops / c / 1e9:>8.1f}"
+        gflops = f"{flops / c / 1e9:>8.1f}" if flops else f"{'':>8}"
+        line = f"{name:<32} {_t(c):>11} {_t(r):>11} {r / c:>6.2f}x {gflops}"
         if "blas_gemm" in g:
             gemm = g["blas_gemm"]["stats"]["median"]
             line += f" {gemm / c:>8.1%} {r / gemm:>10.2f}x"
         print(line)
 
 
+_SHAPES = ["small", "medium", "large"]
+
+
 def _order(group):
     kind, shape, dtype = group.split("-")
-    return (["small", "medium", "large"].index(shape), kind, dtype)
+    return (kind.startswith(("fit", "predict")), _SHAPES.index(shape) if shape in _SHAPES else 9,
+            kind, shape, dtype)
 
 
 def _t(seconds):

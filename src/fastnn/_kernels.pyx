@@ -934,7 +934,7 @@ def softmax_cce_gradient(y_true, z, out=None):
 
 
 # --------------------------------------------------------------------------
-# Training: whole epochs in one call
+# Whole networks: the forward pass and training epochs in one call each
 # --------------------------------------------------------------------------
 
-include "_train.pxi"
+include "_network.pxi"

@@ -153,6 +153,18 @@ def _layer_views(params, layer_sizes):
     return views
 
 
+def all_finite(X):
+    """True when no entry of X is NaN or infinite."""
+    return bool(np.all(np.isfinite(X)))
+
+
+def network_forward(X, params, layer_sizes, activations, out=None):
+    """The outputs of a feedforward network: A_l := f_l(A_{l-1} @ W_l + b_l), A_0 = X."""
+    for (W, b), activation in zip(_layer_views(params, list(layer_sizes)), activations):
+        X = dense_forward(X, W, b, activation)
+    return _store(X, out, X.dtype)
+
+
 def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
                  epochs, order=None, target_loss=0.0, losses_out=None):
     """Run up to `epochs` epochs of mini-batch SGD in place (see fastnn._kernels.train_epochs)."""

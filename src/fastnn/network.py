@@ -142,7 +142,7 @@ class Network:
     def feedforward(self, X):
         """The network's outputs for one sample (1-d) or a batch (2-d)."""
         X, single = validation.as_samples(X, self._sizes[0], self.dtype)
-        out = self._forward(X)[-1]
+        out = self._backend.network_forward(X, self._params, self._sizes, self._activations)
         return out[0] if single else out
 
     predict = feedforward

@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from ._dispatch import kernels
+
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "step")
 LOSSES = ("mse", "bce", "cce")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -100,6 +102,6 @@ def _numeric_array(value, name):
 
 
 def _finite(array, name):
-    if not np.all(np.isfinite(array)):
+    if not kernels.all_finite(array):
         raise ValueError(f"{name} contains NaN or infinity")
     return array

@@ -1,5 +1,6 @@
-# The fused training engine: whole epochs of mini-batch SGD in one nogil call.
-# Included by _kernels.pyx (so both builds, baseline and AVX2, carry it).
+# Whole-network kernels: the forward pass through every layer, and whole epochs
+# of mini-batch SGD, each in one nogil call. Included by _kernels.pyx (so both
+# builds, baseline and AVX2, carry them).
 
 cdef enum:
     _STOP_EPOCHS = 0
@@ -12,21 +13,107 @@ STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVE
 cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
 
 
-cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params):
-    """(sizes as int64 array, activation codes as int32 array) for a valid architecture."""
-    sizes = np.asarray(layer_sizes, dtype=np.int64)
-    if sizes.ndim != 1 or len(sizes) < 2 or np.any(sizes < 1) or np.any(sizes > INT_MAX):
-        raise ValueError(f"layer_sizes must list at least two sizes, each >= 1; got {layer_sizes!r}")
-    n_layers = len(sizes) - 1
-    if len(activations) != n_layers:
-        raise ValueError(f"activations must name one activation per layer ({n_layers}); "
+cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params,
+                          bint differentiable=True):
+    """(sizes int64 array, activation codes int32 array, widest layer) for a valid network.
+
+    Typed loops, not NumPy calls: this runs on every predict.
+    """
+    cdef Py_ssize_t n_sizes = len(layer_sizes), i, n_params = 0, widest = 0
+    if n_sizes < 2:
+        raise ValueError(f"layer_sizes must list at least two sizes, got {layer_sizes!r}")
+    if len(activations) != n_sizes - 1:
+        raise ValueError(f"activations must name one activation per layer ({n_sizes - 1}); "
                          f"got {len(activations)}")
-    codes = np.array([_activation_code(a, True) for a in activations], dtype=np.int32)
-    n_params = int(np.sum(sizes[:-1] * sizes[1:] + sizes[1:]))
+    cdef cnp.ndarray sizes = np.empty(n_sizes, np.int64)
+    cdef cnp.ndarray codes = np.empty(n_sizes - 1, np.int32)
+    cdef long long[::1] s = sizes
+    cdef int[::1] c = codes
+    for i in range(n_sizes):
+        size = layer_sizes[i]
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+                or not 1 <= size <= INT_MAX:
+            raise ValueError(f"layer_sizes must be integers >= 1, got {layer_sizes!r}")
+        s[i] = size
+    for i in range(n_sizes - 1):
+        c[i] = _activation_code(activations[i], differentiable)
+        n_params += s[i] * s[i + 1] + s[i + 1]
+        widest = max(widest, s[i + 1])
     if params.shape[0] != n_params:
         raise ValueError(f"params must hold {n_params} values for layer_sizes "
-                         f"{sizes.tolist()}, got {params.shape[0]}")
-    return sizes, codes
+                         f"{list(layer_sizes)}, got {params.shape[0]}")
+    return sizes, codes, widest
+
+
+def all_finite(X):
+    """True when no entry of X is NaN or infinite."""
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray a = _input(X, "X", cnp.PyArray_NDIM(<cnp.ndarray>X), dt, "X")
+    if cnp.PyArray_SIZE(a) == 0:
+        return True
+    if dt == cnp.NPY_FLOAT32:
+        return _all_finite[float](<float*>cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+    return _all_finite[double](<double*>cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    # x - x is 0 for finite x and NaN for NaN and +-inf. Blocks of 4096 with an
+    # OR-reduction inside (which gcc vectorises) and an early exit between them.
+    cdef Py_ssize_t start = 0, stop, i
+    cdef floating d
+    cdef int bad
+    while start < n:
+        stop = min(start + 4096, n)
+        bad = 0
+        for i in range(start, stop):
+            d = x[i] - x[i]
+            bad |= d != d
+        if bad:
+            return False
+        start = stop
+    return True
+
+
+def network_forward(X, params, layer_sizes, activations, out=None):
+    """The outputs of a feedforward network: A_l := f_l(A_{l-1} @ W_l + b_l), A_0 = X.
+
+    params: the flat parameter buffer (per layer W (n_in, n_out), then b).
+    out (n_samples, n_out) is allocated when None. Returns out.
+    """
+    cdef int dt = _float_type(X, "X")
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
+    cdef cnp.ndarray P = _input(params, "params", 1, dt, "X")
+    sizes, codes, widest = _check_network(layer_sizes, activations, P, False)
+    if Xa.shape[1] != sizes[0]:
+        raise ValueError(f"X has {Xa.shape[1]} features, but the network expects {sizes[0]}")
+    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], sizes[len(sizes) - 1], 2)
+    _check_disjoint(o, "out", Xa, "X", False)
+    _check_disjoint(o, "out", P, "params", False)
+    if Xa.shape[0] == 0:
+        return o
+    scratch = np.empty(2 * Xa.shape[0] * widest, dtype=Xa.dtype)
+    if dt == cnp.NPY_FLOAT32:
+        _network_forward[float](Xa, P, sizes, codes, scratch, o)
+    else:
+        _network_forward[double](Xa, P, sizes, codes, scratch, o)
+    return o
+
+
+cdef _network_forward(const floating[:, ::1] X, const floating[::1] params,
+                      const long long[::1] sizes, const int[::1] codes, floating[::1] scratch,
+                      floating[:, ::1] out):
+    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, offset = 0, half
+    cdef const floating* layer_in = &X[0, 0]
+    cdef floating* layer_out
+    half = scratch.shape[0] // 2
+    with nogil:
+        for l in range(n_layers):
+            layer_out = &out[0, 0] if l == n_layers - 1 else &scratch[(l % 2) * half]
+            _forward_rows(layer_in, n, sizes[l], &params[offset],
+                          &params[offset + sizes[l] * sizes[l + 1]], sizes[l + 1], codes[l],
+                          layer_out)
+            offset += sizes[l] * sizes[l + 1] + sizes[l + 1]
+            layer_in = layer_out
 
 
 def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_rate,
@@ -59,7 +146,7 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
     if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d numpy.ndarray, got {type(params).__name__}")
     cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1)
-    sizes, codes = _check_network(layer_sizes, activations, P)
+    sizes, codes, _ = _check_network(layer_sizes, activations, P)
     n_inputs, n_outputs = int(sizes[0]), int(sizes[len(sizes) - 1])
     output_code = int(codes[len(codes) - 1])
     if Xa.shape[1] != n_inputs:

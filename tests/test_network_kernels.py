@@ -1,0 +1,138 @@
+"""The whole-network kernels (network_forward, train_epochs, all_finite) against the
+reference, and their argument checks: never a crash, whatever the caller passes."""
+import numpy as np
+import pytest
+
+from conftest import _kernels as K
+from conftest import _reference as R
+from conftest import assert_close
+
+SIZES = [5, 7, 3]
+
+
+def network(rng, dtype, sizes=SIZES):
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return rng.uniform(-1, 1, n_params).astype(dtype)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 33])
+@pytest.mark.parametrize("activations", [["sigmoid", "identity"], ["relu", "softmax"],
+                                         ["tanh", "step"], ["leaky_relu", "sigmoid"]])
+def test_network_forward(rng, dtype, n, activations):
+    X, params = rng.standard_normal((n, 5)).astype(dtype), network(rng, dtype)
+    expected = R.network_forward(X, params, SIZES, activations)
+    got = K.network_forward(X, params, SIZES, activations)
+    assert got.shape == (n, 3)
+    assert_close(got, expected, dtype)
+
+
+def test_network_forward_of_one_layer_and_of_many(rng, dtype):
+    for sizes in ([4, 2], [4, 9, 8, 7, 6, 2]):
+        X, params = rng.standard_normal((6, 4)).astype(dtype), network(rng, dtype, sizes)
+        acts = ["tanh"] * (len(sizes) - 1)
+        assert_close(K.network_forward(X, params, sizes, acts),
+                     R.network_forward(X, params, sizes, acts), dtype)
+
+
+@pytest.mark.parametrize("loss,last", [("mse", "sigmoid"), ("mse", "identity"), ("bce", "sigmoid"),
+                                       ("cce", "softmax")])
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 100])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_train_epochs_matches_reference(rng, dtype, loss, last, batch_size, shuffle):
+    n, epochs = 8, 4
+    X = rng.standard_normal((n, 5)).astype(dtype)
+    Y = rng.uniform(0, 1, (n, 3)).astype(dtype)
+    if loss == "cce":
+        Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    order = np.array([rng.permutation(n) for _ in range(epochs)]) if shuffle else None
+    acts = ["tanh", last]
+    results = []
+    for k in (K, R):
+        params = network(np.random.default_rng(1), dtype)
+        losses = np.zeros(epochs)
+        ran, stop = k.train_epochs(X, Y, params, SIZES, acts, loss, 0.1, batch_size, epochs,
+                                   order, 0.0, losses)
+        results.append((ran, stop, losses, params))
+    (ran_k, stop_k, losses_k, params_k), (ran_r, stop_r, losses_r, params_r) = results
+    assert (ran_k, stop_k) == (ran_r, stop_r) == (epochs, 0)
+    assert_close(losses_k, losses_r, dtype)
+    assert_close(params_k, params_r, dtype)
+
+
+def test_train_epochs_restores_the_epoch_start_on_divergence(dtype):
+    X = np.array([[1e3, -1e3], [-1e3, 2e3]], dtype)
+    Y = np.array([[1e3], [-1e3]], dtype)
+    params = np.full(2 * 4 + 4 + 4 + 1, 0.5, dtype)
+    losses = np.zeros(100)
+    ran, stop = K.train_epochs(X, Y, params, [2, 4, 1], ["identity", "identity"], "mse", 1.0,
+                               1, 100, None, 0.0, losses)
+    assert stop == K.STOP_DIVERGED and not np.isfinite(losses[ran - 1])
+    assert np.all(np.isfinite(params))
+    # replaying the finite epochs reaches exactly the restored state
+    replay = np.full_like(params, 0.5)
+    K.train_epochs(X, Y, replay, [2, 4, 1], ["identity", "identity"], "mse", 1.0, 1, ran - 1)
+    np.testing.assert_array_equal(params, replay)
+
+
+def test_all_finite(dtype):
+    for bad in (np.nan, np.inf, -np.inf):
+        for position in (0, 4095, 4096, 9999):
+            a = np.zeros(10000, dtype)
+            a[position] = bad
+            assert not K.all_finite(a) and not R.all_finite(a)
+    assert K.all_finite(np.full((3, 3), np.finfo(dtype).max, dtype))
+    assert K.all_finite(np.zeros((0, 4), dtype))
+
+
+def good_args(dtype=np.float64):
+    X, Y = np.zeros((4, 5), dtype), np.zeros((4, 3), dtype)
+    params = np.zeros(5 * 7 + 7 + 7 * 3 + 3, dtype)
+    return dict(X=X, Y=Y, params=params, layer_sizes=SIZES, activations=["relu", "sigmoid"],
+                loss="mse", learning_rate=0.1, batch_size=2, epochs=2)
+
+
+BAD_TRAINING = {
+    "order out of range": ({"order": np.array([[0, 1, 2, 4], [0, 1, 2, 3]])}, ["order", "[0, 4)"]),
+    "order negative": ({"order": np.array([[0, 1, -1, 3], [0, 1, 2, 3]])}, ["order"]),
+    "order too short": ({"order": np.array([[0, 1, 2, 3]])}, ["order", "(2, 4)"]),
+    "params wrong size": ({"params": np.zeros(10)}, ["params", "66", "10"]),
+    "params read-only": ({"params": np.broadcast_to(0.0, (66,))}, ["params", "writeable"]),
+    "sizes too few": ({"layer_sizes": [5]}, ["layer_sizes"]),
+    "size zero": ({"layer_sizes": [5, 0, 3]}, ["layer_sizes", ">= 1"]),
+    "size float": ({"layer_sizes": [5, 7.5, 3]}, ["layer_sizes"]),
+    "activation count": ({"activations": ["relu"]}, ["activations", "one activation per layer"]),
+    "step": ({"activations": ["step", "sigmoid"]}, ["step"]),
+    "bce output": ({"loss": "bce", "activations": ["relu", "tanh"]}, ["bce", "sigmoid"]),
+    "cce output": ({"loss": "cce"}, ["cce", "softmax"]),
+    "unknown loss": ({"loss": "l1"}, ["loss", "'l1'"]),
+    "batch zero": ({"batch_size": 0}, ["batch_size", ">= 1"]),
+    "epochs negative": ({"epochs": -1}, ["epochs"]),
+    "lr negative": ({"learning_rate": -0.1}, ["learning_rate"]),
+    "X features": ({"X": np.zeros((4, 6))}, ["X has 6 features", "expects 5"]),
+    "Y rows": ({"Y": np.zeros((3, 3))}, ["Y", "3 rows", "X has 4"]),
+    "Y columns": ({"Y": np.zeros((4, 2))}, ["Y has 2 columns", "3 outputs"]),
+    "X empty": ({"X": np.zeros((0, 5)), "Y": np.zeros((0, 3))}, ["at least one sample"]),
+    "losses_out short": ({"losses_out": np.zeros(1)}, ["losses_out"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TRAINING)
+def test_train_epochs_rejects_bad_arguments_and_changes_nothing(case):
+    changes, words = BAD_TRAINING[case]
+    args = {**good_args(), **changes}
+    params_before = np.array(args["params"], copy=True)
+    with pytest.raises(ValueError) as info:
+        K.train_epochs(**args)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    np.testing.assert_array_equal(args["params"], params_before)
+
+
+def test_network_forward_rejects_bad_arguments():
+    X, params = np.zeros((2, 5)), np.zeros(66)
+    with pytest.raises(ValueError, match="X has 4 features"):
+        K.network_forward(np.zeros((2, 4)), params, SIZES, ["relu", "relu"])
+    with pytest.raises(ValueError, match="params must hold 66"):
+        K.network_forward(X, params[:-1], SIZES, ["relu", "relu"])
+    with pytest.raises(ValueError, match="out shares memory with params"):
+        K.network_forward(X, params, SIZES, ["relu", "relu"], out=params[:6].reshape(2, 3))
