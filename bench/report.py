@@ -23,34 +23,29 @@ def main(path):
     info = data["benchmarks"][0]["extra_info"] if data["benchmarks"] else {}
     print(f"# {machine.get('cpu', {}).get('brand_raw', machine.get('processor'))}, "
           f"Python {machine['python_version']}, {data['datetime']}, "
-          f"kernels: {info.get('kernels', '?')}")
-    print(f"{'group':<32} {'compiled':>11} {'reference':>11} {'ratio':>7} {'GFLOP/s':>8} "
+          f"kernels: {info.get('kernels', '?')}, BLAS threads: {info.get('threads', '?')}")
+    print(f"{'group':<24} {'compiled':>14} {'reference':>14} {'ratio':>7} {'GFLOP/s':>8} "
           f"{'of GEMM':>8} {'floor ratio':>11}")
-    for name in sorted(groups, key=_order):
-        g = groups[name]
+    for name, g in groups.items():
         if "compiled" not in g or "reference" not in g:
             continue
         c, r = g["compiled"]["stats"]["median"], g["reference"]["stats"]["median"]
-        flops = g["compiled"]["extra_info"]["flops"]
-        gflops = f"{flops / c / 1e9:>8.1f}" if flops else f"{'':>8}"
-        line = f"{name:<32} {_t(c):>11} {_t(r):>11} {r / c:>6.2f}x {gflops}"
+        extra = g["compiled"]["extra_info"]
+        per, unit = extra.get("units", 1), extra.get("unit", "call")
+        line = (f"{name:<24} {_t(c / per) + '/' + unit:>14} {_t(r / per) + '/' + unit:>14} "
+                f"{r / c:>6.2f}x")
+        line += f" {extra['flops'] / c / 1e9:>8.1f}" if extra.get("flops") else f" {'':>8}"
         if "blas_gemm" in g:
             gemm = g["blas_gemm"]["stats"]["median"]
             line += f" {gemm / c:>8.1%} {r / gemm:>10.2f}x"
         print(line)
 
 
-_SHAPES = ["small", "medium", "large"]
-
-
-def _order(group):
-    kind, shape, dtype = group.split("-")
-    return (kind.startswith(("fit", "predict")), _SHAPES.index(shape) if shape in _SHAPES else 9,
-            kind, shape, dtype)
-
-
 def _t(seconds):
-    return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
+    for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g}{suffix}"
+    return f"{seconds * 1e9:.3g}ns"
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""Command line: ``python -m fastnn demo``."""
+"""Command line: ``python -m fastnn demo`` and ``python -m fastnn bench [options]``."""
 import argparse
 import sys
 
-from . import demo
-
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from . import benchmark
+        return benchmark.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m fastnn")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="the tutorial's worked examples, computed by the kernels")
+    commands.add_parser("demo", help="the tutorials' worked examples (SPEC.md sections 1-6)")
+    commands.add_parser("bench", help="the compiled backend beside the NumPy reference "
+                        "(python -m fastnn bench --help)")
     args = parser.parse_args(argv)
     if args.command == "demo":
+        from . import demo
         demo.run(print)
     return 0
 

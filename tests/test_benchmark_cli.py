@@ -1,0 +1,87 @@
+"""`python -m fastnn bench` end to end on a tiny subset: the structure of what it
+writes, never a speed (the machines are shared and noisy)."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from fastnn import benchmark, workloads
+
+
+def test_quick_run_writes_the_table_and_the_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert benchmark.main(["--quick", "forward-small", "seed-network", "predict",
+                           "--repeat", "2", "--threads", "1", "--json", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split()[:4] == ["workload", "dtype", "thr", "compiled"]
+    assert {line.split()[0] for line in out.splitlines()[2:]} == {
+        "forward-small", "seed-network", "predict"}
+    assert "[1/4] forward-small float32 threads=1" in err
+    data = json.loads(path.read_text())
+    assert {"fastnn", "instruction_set", "python", "numpy", "scipy", "cpu", "cores",
+            "blas"} <= set(data["machine"])
+    assert len(data["summary"]) == 4
+    for line in data["summary"]:
+        assert line["threads"] == 1
+        for key in ("compiled", "reference", "ratio"):
+            assert math.isfinite(line[key]) and line[key] > 0
+    forward = [l for l in data["summary"] if l["workload"] == "forward-small"]
+    assert all(0 < l["gemm_share"] and math.isfinite(l["gflops"]) for l in forward)
+    impls = {(m["workload"], m["impl"]) for m in data["measurements"]}
+    assert ("forward-small", "blas_gemm") in impls and ("predict", "reference") in impls
+    assert all(len(m["seconds_per_call"]) == 2 for m in data["measurements"])
+
+
+def test_thread_comparison_runs_threaded_workloads_at_each_count(tmp_path):
+    path = tmp_path / "bench.json"
+    benchmark.main(["forward-small", "seed-network", "--dtype", "float64", "--repeat", "1",
+                    "--threads", "1,all", "--json", str(path)])
+    summary = json.loads(path.read_text())["summary"]
+    threads = {(l["workload"], l["threads"]) for l in summary}
+    assert {t for w, t in threads if w == "forward-small"} == {1, benchmark.os.cpu_count()}
+    assert len([w for w, _ in threads if w == "seed-network"]) == 1   # not BLAS-bound
+
+
+def test_list_names_every_workload(capsys):
+    benchmark.main(["--list"])
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == [w.name for w in workloads.WORKLOADS]
+
+
+def test_plot_without_matplotlib_says_so_or_writes_the_png(tmp_path, capsys):
+    png = tmp_path / "ratios.png"
+    benchmark.main(["predict", "--repeat", "1", "--plot", str(png)])
+    err = capsys.readouterr().err
+    try:
+        import matplotlib  # noqa: F401
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    except ImportError:
+        assert "needs matplotlib" in err and not png.exists()
+
+
+def test_compare_torch_is_skipped_with_a_note_when_absent(capsys):
+    try:
+        import torch  # noqa: F401
+        pytest.skip("PyTorch is installed here")
+    except ImportError:
+        pass
+    benchmark.main(["seed-network", "--repeat", "1", "--compare", "torch"])
+    assert "PyTorch is not installed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [(["--threads", "0"], "--threads"),
+                                          (["--threads", "two"], "--threads"),
+                                          (["no-such-workload"], "no workload matches"),
+                                          (["--repeat", "0", "predict"], "--repeat")])
+def test_bad_options_are_refused(args, message, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(args)
+    assert message in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "fastnn", "bench", "--list"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "mnist-b256" in result.stdout
