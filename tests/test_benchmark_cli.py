@@ -61,14 +61,17 @@ def test_plot_without_matplotlib_says_so_or_writes_the_png(tmp_path, capsys):
         assert "needs matplotlib" in err and not png.exists()
 
 
-def test_compare_torch_is_skipped_with_a_note_when_absent(capsys):
+def test_compare_torch_adds_a_column_or_says_it_cannot(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    benchmark.main(["seed-network", "--repeat", "1", "--compare", "torch", "--json", str(path)])
+    summary = json.loads(path.read_text())["summary"]
     try:
         import torch  # noqa: F401
-        pytest.skip("PyTorch is installed here")
     except ImportError:
-        pass
-    benchmark.main(["seed-network", "--repeat", "1", "--compare", "torch"])
-    assert "PyTorch is not installed" in capsys.readouterr().err
+        assert "PyTorch is not installed" in capsys.readouterr().err
+        assert all("torch" not in line for line in summary)
+    else:
+        assert summary[0]["torch"] > 0 and math.isfinite(summary[0]["torch_ratio"])
 
 
 @pytest.mark.parametrize("args,message", [(["--threads", "0"], "--threads"),

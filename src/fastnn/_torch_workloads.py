@@ -16,11 +16,13 @@ def available(say):
     except ImportError:
         say("--compare torch: PyTorch is not installed (pip install torch): column skipped")
         return None
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
-    def impls(name, dtype, quick):
+    def impls(name, dtype, quick, threads):
         setup = _SETUPS.get(name)
-        return {"torch": setup(torch, dtype, quick)} if setup else {}
+        if setup is None:
+            return {}
+        torch.set_num_threads(threads)      # torch's own pool: threadpoolctl does not reach it
+        return {"torch": setup(torch, dtype, quick)}
     return impls
 
 

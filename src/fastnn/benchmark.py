@@ -77,8 +77,9 @@ def run(selected, dtypes, threads_list, repeat, quick, compare_torch=False, say=
                 case.check()
             fns = dict(case.impls)
             if torch_impls is not None:
-                fns.update(torch_impls(workload.name, np.dtype(dtype).type, quick))
-            times = time_interleaved(fns, repeat, settle=SETTLE if threads > 1 else 0.0)
+                fns.update(torch_impls(workload.name, np.dtype(dtype).type, quick, threads))
+            threaded = workload.threaded and threads > 1
+            times = time_interleaved(fns, repeat, settle=SETTLE if threaded else 0.0)
         for impl, samples in times.items():
             rows.append({"workload": workload.name, "dtype": dtype, "threads": threads,
                          "impl": impl, "unit": workload.unit, "units_per_call": case.units,
@@ -174,7 +175,9 @@ def plot(lines, path, say):
     labels = [f"{l['workload']} {l['dtype']} t{l['threads']}" for l in lines]
     ratios = [l["ratio"] for l in lines]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(lines) + 1.2))
-    ax.barh(range(len(lines)), ratios, color=["tab:green" if r >= 1 else "tab:red" for r in ratios])
+    # bars grow from 1x: right where the compiled backend wins, left where it loses
+    ax.barh(range(len(lines)), [r - 1 for r in ratios], left=1,
+            color=["tab:green" if r >= 1 else "tab:red" for r in ratios])
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yticks(range(len(lines)), labels, fontsize=8)
