@@ -168,6 +168,7 @@ def plot(lines, path, say):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         say("--plot needs matplotlib, which is not installed (pip install matplotlib): "
             "no plot written")
@@ -180,6 +181,8 @@ def plot(lines, path, say):
             color=["tab:green" if r >= 1 else "tab:red" for r in ratios])
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yticks(range(len(lines)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("speed-up of the compiled backend over the NumPy reference (log scale)")
