@@ -7,11 +7,11 @@ Extra compiler flags (for sanitizer builds) come through CFLAGS/LDFLAGS as usual
 """
 import os
 import platform
-import sys
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTNN_DEBUG") == "1"
 
@@ -30,19 +30,27 @@ directives = {
 # -fno-trapping-math only lets gcc evaluate both sides of a select (nothing here
 # reads FP exception flags); without it the activation loops, which hold
 # ternaries, are not vectorised. NaN and inf keep their IEEE meaning.
-extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+GCC_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+MSVC_FLAGS = ["/Od", "/Zi"] if DEBUG else ["/O2"]
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
                  ("FASTNN_DEBUG_BUILD", "1" if DEBUG else "0")]
 
 
-def kernels(name, flags=()):
-    return Extension(
-        f"fastnn.{name}",
-        [f"src/fastnn/{name}.pyx"],
-        include_dirs=[numpy.get_include()],
-        define_macros=define_macros,
-        extra_compile_args=extra_compile_args + list(flags),
-    )
+class BuildExt(build_ext):
+    """Compiler flags by compiler family: gcc and clang, or MSVC."""
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        for ext in self.extensions:
+            ext.extra_compile_args = list(MSVC_FLAGS if msvc else GCC_FLAGS)
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args += ["/arch:AVX2"] if msvc else ["-mavx2", "-mfma"]
+        super().build_extensions()
+
+
+def kernels(name):
+    return Extension(f"fastnn.{name}", [f"src/fastnn/{name}.pyx"],
+                     include_dirs=[numpy.get_include()], define_macros=define_macros)
 
 
 # The kernels are built twice on x86-64: for any x86-64 CPU, and with AVX2 + FMA
@@ -50,10 +58,11 @@ def kernels(name, flags=()):
 # update loops run about twice as fast). fastnn._dispatch picks the second at
 # import when the CPU has both; a wheel stays portable.
 extensions = [kernels("_kernels")]
-if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
-    extensions.append(kernels("_kernels_avx2", ["-mavx2", "-mfma"]))
+if platform.machine().lower() in ("x86_64", "amd64"):
+    extensions.append(kernels("_kernels_avx2"))
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     options={"build_ext": {"parallel": os.cpu_count() or 1}},
     ext_modules=cythonize(
         extensions,
