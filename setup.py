@@ -26,7 +26,7 @@ directives = {
     "embedsignature": True,
 }
 
-# Portable build: no -march=native, no -ffast-math (it deletes NaN checks).
+# Portable build: no native-architecture flags, no fast-math (it deletes NaN checks).
 # -fno-trapping-math only lets gcc evaluate both sides of a select (nothing here
 # reads FP exception flags); without it the activation loops, which hold
 # ternaries, are not vectorised. NaN and inf keep their IEEE meaning.

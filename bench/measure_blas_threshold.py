@@ -37,7 +37,7 @@ def main():
         for m, k, n in SHAPES:
             A, B = rng.standard_normal((m, k)), rng.standard_normal((k, n))
             out = np.empty((m, n))
-            call = lambda: kernels.matmul(A, B, out=out)  # noqa: E731
+            call = lambda A=A, B=B, out=out: kernels.matmul(A, B, out=out)  # noqa: E731
             times = {"loops": [], "blas": []}
             for _ in range(3):      # interleave the two sides
                 kernels._set_blas_threshold(1 << 62)

@@ -61,7 +61,7 @@ class Network:
         self._params = np.zeros(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])), self.dtype)
         self._layers = _reference._layer_views(self._params, sizes)
         self.history = None
-        for i, (W, b) in enumerate(self._layers):
+        for W, b in self._layers:
             W[...], b[...] = INITIALIZERS[init](self._rng, W.shape[0], W.shape[1])
         if weights is not None or biases is not None:
             self.set_parameters(weights, biases)
