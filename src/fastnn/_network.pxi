@@ -2,10 +2,45 @@
 # of mini-batch SGD, each in one nogil call. Included by _kernels.pyx (so both
 # builds, baseline and AVX2, carry them).
 
+from cpython.exc cimport PyErr_Fetch, PyErr_Restore
+from cpython.ref cimport PyObject
+
+cdef extern from "Python.h":
+    # declared here without Cython's "except -1": the caller inspects the -1 itself
+    int _check_signals "PyErr_CheckSignals" () noexcept
+
 cdef enum:
     _STOP_EPOCHS = 0
     _STOP_TARGET = 1
     _STOP_DIVERGED = 2
+    _STOP_INTERRUPTED = 3
+
+# Between batches the engine polls for signals (Ctrl-C) once this much work
+# (samples x parameters) has been done since the last poll: every batch of an
+# MNIST-sized network, every ~0.1 s of a tiny one. A poll takes the GIL (~0.1 us).
+cdef enum:
+    _POLL_WORK = 1 << 24
+
+
+cdef int _signal_pending(PyObject** pending) noexcept nogil:
+    """Run Python's signal handlers; 1 if one raised, its exception moved to pending[0:3].
+
+    The exception must not stay set here: this function cannot raise, and
+    Cython would report it as unraisable and drop it.
+    """
+    cdef int raised = 0
+    with gil:
+        if _check_signals() != 0:
+            PyErr_Fetch(&pending[0], &pending[1], &pending[2])
+            raised = 1
+    return raised
+
+
+cdef int _raise_pending(PyObject** pending) except -1:
+    """Raise again the exception a signal handler raised during the nogil loop."""
+    PyErr_Restore(pending[0], pending[1], pending[2])
+    return -1
+
 
 #: Why train_epochs returned: all epochs ran, the target loss was reached, the loss diverged.
 STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVERGED
@@ -137,6 +172,11 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
     when the loss is not finite (params are then restored to the start of that
     epoch). losses_out (epochs,) float64 receives the epoch losses.
 
+    Signals (Ctrl-C) are handled between batches, within a fraction of a
+    second: params are restored to the start of the interrupted epoch, the
+    losses of the completed epochs are in losses_out, and the signal
+    handler's exception (KeyboardInterrupt) propagates.
+
     Returns (epochs_run, stop), stop one of STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED.
     """
     cdef int dt = _float_type(X, "X")
@@ -214,8 +254,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     for l in range(n_layers):
         offsets[l + 1] = offsets[l] + sizes[l] * sizes[l + 1] + sizes[l + 1]
         act_offsets[l + 1] = act_offsets[l] + batch_size * sizes[l + 1]
-    cdef Py_ssize_t epoch = 0, epochs_run = 0
-    cdef int stop = _STOP_EPOCHS
+    cdef Py_ssize_t epoch = 0, epochs_run = 0, work = 0
+    cdef int stop = _STOP_EPOCHS, interrupted = 0
+    cdef PyObject* pending[3]
     cdef double epoch_loss
     with nogil:
         for epoch in range(epochs):
@@ -224,7 +265,11 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                 &X[0, 0], &Y[0, 0], n, &params[0], &sizes[0], &codes[0], n_layers, kind,
                 learning_rate, batch_size, &order[epoch, 0] if order is not None else NULL,
                 &offsets[0], &act_offsets[0], &acts[0], &grad_a[0], &grad_b[0],
-                &x_batch[0], &y_batch[0])
+                &x_batch[0], &y_batch[0], params.shape[0], &work, &interrupted, pending)
+            if interrupted:
+                params[:] = saved
+                stop = _STOP_INTERRUPTED
+                break
             losses[epoch] = epoch_loss
             epochs_run = epoch + 1
             if not (epoch_loss - epoch_loss == 0):      # NaN or inf
@@ -234,6 +279,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             if epoch_loss < target_loss:
                 stop = _STOP_TARGET
                 break
+    if stop == _STOP_INTERRUPTED:
+        _raise_pending(pending)
     return epochs_run, stop
 
 
@@ -242,8 +289,14 @@ cdef double _train_one_epoch(
         const long long* sizes, const int* codes, Py_ssize_t n_layers, int kind,
         floating learning_rate, Py_ssize_t batch_size, const long long* order,
         const Py_ssize_t* offsets, const Py_ssize_t* act_offsets, floating* acts,
-        floating* grad_a, floating* grad_b, floating* x_batch, floating* y_batch) noexcept nogil:
-    """One epoch of SGD over all batches; returns the sample-weighted mean batch loss."""
+        floating* grad_a, floating* grad_b, floating* x_batch, floating* y_batch,
+        Py_ssize_t n_params, Py_ssize_t* work, int* interrupted,
+        PyObject** pending) noexcept nogil:
+    """One epoch of SGD over all batches; returns the sample-weighted mean batch loss.
+
+    Polls for signals after a batch once _POLL_WORK work has been done since
+    the last poll; sets *interrupted and returns at once when a handler raised.
+    """
     cdef Py_ssize_t start, rows, i, j, l
     cdef Py_ssize_t n_in = sizes[0], n_out = sizes[n_layers]
     cdef const floating* xb
@@ -302,4 +355,10 @@ cdef double _train_one_epoch(
                 grad = grad_prev
                 grad_prev = swap
         start += rows
+        work[0] += rows * n_params
+        if work[0] >= _POLL_WORK:
+            work[0] = 0
+            if _signal_pending(pending):
+                interrupted[0] = 1
+                return 0.0
     return total / n

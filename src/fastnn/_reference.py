@@ -184,31 +184,13 @@ def _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, b
     stop, epochs_run = STOP_EPOCHS, 0
     for epoch in range(epochs):
         saved = params.copy()
-        total = 0.0
-        for start in range(0, n, batch_size):
-            if order is None:
-                xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
-            else:
-                rows = order[epoch, start:start + batch_size]
-                xb, yb = X[rows], Y[rows]
-            # forward; the cross-entropies keep the output layer's logits
-            outputs = [xb]
-            for i, ((W, b), activation) in enumerate(zip(layers, activations)):
-                if i == len(layers) - 1 and loss != "mse":
-                    activation = "identity"
-                outputs.append(dense_forward(outputs[-1], W, b, activation))
-            total += loss_value(yb, outputs[-1]) * xb.shape[0]
-            grad = loss_gradient(yb, outputs[-1])
-            if loss == "mse":
-                grad = activation_backward(outputs[-1], grad, activations[-1])
-            # backward, each layer updated right after its gradients are taken
-            for i in range(len(layers) - 1, -1, -1):
-                W, b = layers[i]
-                grad_prev = dense_backward_sgd(outputs[i], W, b, grad, learning_rate,
-                                               need_dX=i > 0)
-                if i > 0:
-                    grad = activation_backward(outputs[i], grad_prev, activations[i - 1])
-        epoch_loss = total / n
+        try:
+            epoch_loss = _one_epoch(X, Y, layers, activations, loss, loss_value, loss_gradient,
+                                    learning_rate, batch_size, None if order is None
+                                    else order[epoch])
+        except KeyboardInterrupt:
+            params[:] = saved            # as the compiled engine: back to the epoch's start
+            raise
         if losses_out is not None:
             losses_out[epoch] = epoch_loss
         epochs_run = epoch + 1
@@ -220,3 +202,34 @@ def _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, b
             stop = STOP_TARGET
             break
     return epochs_run, stop
+
+
+def _one_epoch(X, Y, layers, activations, loss, loss_value, loss_gradient, learning_rate,
+               batch_size, order):
+    """One epoch of SGD over all batches; the sample-weighted mean batch loss."""
+    n = X.shape[0]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        if order is None:
+            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+        else:
+            rows = order[start:start + batch_size]
+            xb, yb = X[rows], Y[rows]
+        # forward; the cross-entropies keep the output layer's logits
+        outputs = [xb]
+        for i, ((W, b), activation) in enumerate(zip(layers, activations)):
+            if i == len(layers) - 1 and loss != "mse":
+                activation = "identity"
+            outputs.append(dense_forward(outputs[-1], W, b, activation))
+        total += loss_value(yb, outputs[-1]) * xb.shape[0]
+        grad = loss_gradient(yb, outputs[-1])
+        if loss == "mse":
+            grad = activation_backward(outputs[-1], grad, activations[-1])
+        # backward, each layer updated right after its gradients are taken
+        for i in range(len(layers) - 1, -1, -1):
+            W, b = layers[i]
+            grad_prev = dense_backward_sgd(outputs[i], W, b, grad, learning_rate,
+                                           need_dX=i > 0)
+            if i > 0:
+                grad = activation_backward(outputs[i], grad_prev, activations[i - 1])
+    return total / n

@@ -220,7 +220,10 @@ class Network:
         y may be class labels). verbose: False, True (ten progress lines) or
         the number of epochs between progress lines. Raises
         TrainingDivergedError, with the model left at its last finite state,
-        if the loss becomes NaN or infinite.
+        if the loss becomes NaN or infinite. Ctrl-C stops training within a
+        fraction of a second: the model is left at the end of the last
+        completed epoch, ``history`` holds those epochs (stopped="interrupted")
+        and KeyboardInterrupt propagates.
         """
         loss = self._loss(loss)
         self._trainable()
@@ -236,9 +239,12 @@ class Network:
             target_loss=None if target_loss is None
             else validation.positive_number(target_loss, "target_loss"),
             verbose=verbose)
-        self.history = training.run(self._backend, X, Y, self._params, self._sizes,
-                                    self._activations, plan)
+        training.run(self._backend, X, Y, self._params, self._sizes, self._activations,
+                     plan, record=self._record_history)
         return self.history
+
+    def _record_history(self, history):
+        self.history = history
 
     # -- saving ------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ class Plan:
 class History:
     """What one fit did: the loss of each epoch run, and why it stopped."""
     loss: list = field(default_factory=list)
-    stopped: str = "epochs"      # "epochs", "target_loss" or "diverged"
+    stopped: str = "epochs"      # "epochs", "target_loss", "diverged" or "interrupted"
 
     @property
     def epochs(self):
@@ -44,28 +44,41 @@ class History:
                 f"stopped={self.stopped!r})")
 
 
-def run(backend, X, Y, params, sizes, activations, plan, say=print):
-    """Train in place; the epochs run in compiled calls of as many epochs as possible."""
+def run(backend, X, Y, params, sizes, activations, plan, record, say=print):
+    """Train in place; the epochs run in compiled calls of as many epochs as possible.
+
+    ``record(history)`` receives the History before anything is raised: after a
+    divergence, and after an interrupt (Ctrl-C), when the network is at the end
+    of the last completed epoch and the exception propagates.
+    """
     n = X.shape[0]
     every = _progress_interval(plan.verbose, plan.epochs)
     chunk = every or plan.epochs
     if plan.shuffle:
         chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n))
-    losses = np.empty(plan.epochs)
+    losses = np.full(plan.epochs, np.nan)    # NaN until an epoch completes
     done, stop = 0, 0
     while done < plan.epochs and stop == 0:
         count = min(chunk, plan.epochs - done)
         order = None
         if plan.shuffle:
             order = plan.rng.permuted(np.broadcast_to(np.arange(n), (count, n)), axis=1)
-        ran, stop = backend.train_epochs(
-            X, Y, params, sizes, activations, plan.loss, plan.learning_rate, plan.batch_size,
-            count, order, -np.inf if plan.target_loss is None else plan.target_loss,
-            losses[done:done + count])
+        try:
+            ran, stop = backend.train_epochs(
+                X, Y, params, sizes, activations, plan.loss, plan.learning_rate,
+                plan.batch_size, count, order,
+                -np.inf if plan.target_loss is None else plan.target_loss,
+                losses[done:done + count])
+        except BaseException:
+            completed = done + int(np.argmax(np.isnan(np.append(losses[done:done + count],
+                                                                 np.nan))))
+            record(History(loss=losses[:completed].tolist(), stopped="interrupted"))
+            raise
         done += ran
         if every and (done % every == 0 or stop or done == plan.epochs):
             say(f"epoch {done:>{len(str(plan.epochs))}}/{plan.epochs}  loss {losses[done - 1]:.6g}")
     history = History(loss=losses[:done].tolist(), stopped=STOP_REASONS[stop])
+    record(history)
     if stop == 2:
         raise TrainingDivergedError(
             f"the training loss became {losses[done - 1]} at epoch {done}: reduce "
