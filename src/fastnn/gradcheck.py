@@ -9,18 +9,19 @@ def numerical_gradient(network, X, y, loss=None, h=1e-5):
     parameters are restored exactly afterwards.
     """
     params = network._params
-    saved = params.copy()
     grad = np.empty(params.shape, dtype=np.float64)
-    try:
-        for i in range(params.size):
-            params[i] = saved[i] + h
-            up = network.loss(X, y, loss)
-            params[i] = saved[i] - h
-            down = network.loss(X, y, loss)
-            params[i] = saved[i]
-            grad[i] = (up - down) / (2 * h)
-    finally:
-        params[...] = saved
+    with network._lock:
+        saved = params.copy()
+        try:
+            for i in range(params.size):
+                params[i] = saved[i] + h
+                up = network.loss(X, y, loss)
+                params[i] = saved[i] - h
+                down = network.loss(X, y, loss)
+                params[i] = saved[i]
+                grad[i] = (up - down) / (2 * h)
+        finally:
+            params[...] = saved
     return grad
 
 

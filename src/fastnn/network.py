@@ -5,6 +5,7 @@ then b); ``weights`` and ``biases`` are views into it. Arithmetic goes to a
 backend, the compiled kernels (default) or the NumPy reference
 (``backend="numpy"``), which run the same algorithm and give the same numbers.
 """
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -58,6 +59,10 @@ class Network:
         self._backend = BACKENDS[backend]
         validation.choice(init, tuple(INITIALIZERS), "init")
         self._rng = np.random.default_rng(seed)
+        # Serialises everything that writes the parameters (fit, the setters, the
+        # numerical gradient) or must see them whole (save): two threads training
+        # one network take turns instead of losing each other's updates.
+        self._lock = threading.RLock()
         self._params = np.zeros(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])), self.dtype)
         self._layers = _reference._layer_views(self._params, sizes)
         self.history = None
@@ -103,7 +108,8 @@ class Network:
                              f"got {values.shape}")
         if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
             raise ValueError("parameters must be finite real numbers")
-        self._params[...] = values
+        with self._lock:
+            self._params[...] = values
 
     def set_parameters(self, weights=None, biases=None):
         """Replace the weights and/or biases of every layer (shapes checked first)."""
@@ -123,8 +129,9 @@ class Network:
                 if not np.all(np.isfinite(value)):
                     raise ValueError(f"{name}[{i}] contains NaN or infinity")
                 new.append((target, value))
-        for target, value in new:       # all checked: now change the model
-            target[...] = value
+        with self._lock:
+            for target, value in new:   # all checked: now change the model
+                target[...] = value
 
     def __repr__(self):
         distinct = set(self._activations)
@@ -215,7 +222,8 @@ class Network:
         mini-batch (the last batch may be smaller), batch_size=None full batch.
         Stops after ``epochs`` epochs, or earlier when the epoch loss falls below
         ``target_loss``. The epochs run inside compiled code (one call per fit,
-        or per progress line when ``verbose``). loss: "mse" (default for
+        or per progress line when ``verbose``). Fits of one network from several
+        threads take turns. loss: "mse" (default for
         non-softmax outputs), "bce" (sigmoid output) or "cce" (softmax output;
         y may be class labels). verbose: False, True (ten progress lines) or
         the number of epochs between progress lines. Raises
@@ -239,9 +247,10 @@ class Network:
             target_loss=None if target_loss is None
             else validation.positive_number(target_loss, "target_loss"),
             verbose=verbose)
-        training.run(self._backend, X, Y, self._params, self._sizes, self._activations,
-                     plan, record=self._record_history)
-        return self.history
+        with self._lock:
+            training.run(self._backend, X, Y, self._params, self._sizes, self._activations,
+                         plan, record=self._record_history)
+            return self.history
 
     def _record_history(self, history):
         self.history = history
@@ -251,7 +260,8 @@ class Network:
     def save(self, path):
         """Write the network to ``path`` (see fastnn.io for the format)."""
         from . import io
-        io.save(self, path)
+        with self._lock:
+            io.save(self, path)
 
     @classmethod
     def load(cls, path, backend="compiled"):

@@ -1,0 +1,59 @@
+"""Threads: fits of one network from two threads take turns (no lost updates); concurrent
+predictions on a network that is not training equal serial ones and change nothing."""
+import threading
+
+import numpy as np
+import pytest
+
+from fastnn import Network
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 1, (300, 16)), np.eye(4)[rng.integers(0, 4, 300)]
+
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+def test_two_threads_fitting_one_network_take_turns(backend):
+    X, Y = data()
+    epochs = 150 if backend == "compiled" else 10
+    shared = Network([16, 12, 4], seed=0, backend=backend)
+    errors = []
+
+    def train():
+        try:
+            shared.fit(X, Y, epochs=epochs, batch_size=1, shuffle=False)
+        except Exception as exc:      # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    serial = Network([16, 12, 4], seed=0, backend=backend)
+    serial.fit(X, Y, epochs=2 * epochs, batch_size=1, shuffle=False)
+    # two fits one after the other are one fit of twice the epochs, bit for bit
+    np.testing.assert_array_equal(shared.parameters, serial.parameters)
+
+
+def test_concurrent_predictions_equal_serial_ones_and_change_nothing():
+    X, _ = data()
+    net = Network([16, 64, 4], seed=0)
+    before = net.parameters.copy()
+    expected = [net.predict(X[i::8]) for i in range(8)]
+    results = [None] * 8
+
+    def predict(i):
+        for _ in range(50):
+            results[i] = net.predict(X[i::8])
+
+    threads = [threading.Thread(target=predict, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(net.parameters, before)
