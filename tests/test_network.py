@@ -260,3 +260,78 @@ def test_demo_prints_the_tutorial_numbers(capsys):
     for number in ["0.9990889488055994", "0.7216325609518421", "= 0.5",
                    "0.5236951740839997", "0.02146953526581", "Emily", "w = 2.2100"]:
         assert number in out
+
+
+def _archive(path, members, compression=None):
+    import zipfile
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def _npy(array):
+    import io as _io
+    buffer = _io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_header_only(shape, descr="<f8"):
+    """A .npy header declaring `shape` and `descr`, with no data behind it."""
+    import io as _io
+    buffer = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _header(**changes):
+    import json
+    header = {"format": "fastnn", "version": 1, "layer_sizes": [2, 2, 1],
+              "activations": ["sigmoid", "sigmoid"], "dtype": "float64", **changes}
+    return _npy(np.array(json.dumps(header)))
+
+
+HOSTILE = {
+    "huge declared shape": {"header.npy": _header(), "params.npy": _npy_header_only((10**12,))},
+    "huge architecture": {"header.npy": _header(layer_sizes=[100000, 100000, 1]),
+                          "params.npy": _npy(np.zeros(9))},
+    "negative size": {"header.npy": _header(layer_sizes=[2, -2, 1]), "params.npy": _npy(np.zeros(9))},
+    "float size": {"header.npy": _header(layer_sizes=[2, 2.0, 1]), "params.npy": _npy(np.zeros(9))},
+    "unknown activation": {"header.npy": _header(activations=["sigmoid", "gelu"]),
+                           "params.npy": _npy(np.zeros(9))},
+    "wrong version": {"header.npy": _header(version=2), "params.npy": _npy(np.zeros(9))},
+    "not json": {"header.npy": _npy(np.array("{not json")), "params.npy": _npy(np.zeros(9))},
+    "json list": {"header.npy": _npy(np.array("[1, 2]")), "params.npy": _npy(np.zeros(9))},
+    "wrong dtype": {"header.npy": _header(), "params.npy": _npy(np.zeros(9, np.float32))},
+    "nan params": {"header.npy": _header(), "params.npy": _npy(np.full(9, np.nan))},
+    "truncated params": {"header.npy": _header(), "params.npy": _npy(np.zeros(9))[:-8]},
+    "object header": {"header.npy": _npy_header_only((1,), "|O"), "params.npy": _npy(np.zeros(9))},
+    "huge header": {"header.npy": _npy(np.array("x" * 70000)), "params.npy": _npy(np.zeros(9))},
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_model_files_raise_model_format_error(tmp_path, case):
+    path = tmp_path / "hostile.npz"
+    _archive(path, HOSTILE[case])
+    with pytest.raises(ModelFormatError):
+        Network.load(path)
+
+
+def test_compressed_members_are_refused_before_reading(tmp_path):
+    import zipfile
+    path = tmp_path / "bomb.npz"
+    _archive(path, {"header.npy": _header(), "params.npy": _npy(np.zeros(9))},
+             zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelFormatError, match="compressed"):
+        Network.load(path)
+
+
+def test_load_accepts_a_binary_file_object(tmp_path):
+    import io as _io
+    net = Network([3, 4, 2], seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    loaded = Network.load(_io.BytesIO(path.read_bytes()))
+    np.testing.assert_array_equal(loaded.parameters, net.parameters)

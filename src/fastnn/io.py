@@ -1,23 +1,31 @@
 """Saving and loading networks: a versioned .npz that never needs pickle.
 
-Format (version 1): an uncompressed NumPy .npz archive with exactly two arrays,
-  "header"  a 0-d unicode array holding JSON: {"format": "fastnn", "version": 1,
-            "layer_sizes": [...], "activations": [...], "dtype": "float32"|"float64"}
-  "params"  the flat parameter buffer (per layer W (n_in, n_out) row-major, then b).
-Loading reads it with allow_pickle=False, checks the header, the set of arrays,
-dtype and shape, and raises ModelFormatError (a ValueError) otherwise. Saving
-writes a temporary file in the same folder and renames it over the target.
+Format (version 1): an uncompressed (stored) NumPy .npz archive holding exactly
+  header.npy  a 0-d unicode array holding JSON: {"format": "fastnn", "version": 1,
+              "layer_sizes": [...], "activations": [...], "dtype": "float32"|"float64"}
+  params.npy  the flat parameter buffer (per layer W (n_in, n_out) row-major, then b).
+
+Loading reads the archive's directory and the JSON header first (at most 64 KiB),
+checks the format, version, architecture and dtype, then the params member's own
+.npy header (dtype, shape, stored uncompressed, so its size is bounded by the
+file's), and only then reads the parameters. Pickles are never loaded. Every
+problem raises ModelFormatError (a ValueError) with the cause chained.
+Saving writes a temporary file in the same folder and renames it over the target,
+so a crash mid-save never destroys the previous file.
 """
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
-from . import validation
 from .errors import ModelFormatError
+from .validation import ACTIVATIONS
 
 FORMAT, VERSION = "fastnn", 1
+MAX_HEADER_BYTES = 64 * 1024
+MEMBERS = {"header.npy", "params.npy"}
 
 
 def save(network, path):
@@ -38,30 +46,82 @@ def save(network, path):
         raise
 
 
-def load(path, backend="compiled"):
+def load(source, backend="compiled"):
+    """A Network from a path or a binary file object written by ``save``."""
     from .network import Network
     try:
-        with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as archive:
-            if set(archive.files) != {"header", "params"}:
-                raise ModelFormatError(f"expected the arrays header and params, "
-                                       f"found {sorted(archive.files)}")
-            header = json.loads(str(archive["header"][()]))
-            if header.get("format") != FORMAT or header.get("version") != VERSION:
-                raise ModelFormatError(f"not a fastnn model of version {VERSION}: "
-                                       f"format {header.get('format')!r}, "
-                                       f"version {header.get('version')!r}")
-            sizes, activations = header["layer_sizes"], header["activations"]
-            dtype = validation.as_dtype(header["dtype"])
-            expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-            params = archive["params"]
-            if params.dtype != dtype or params.shape != (expected,):
-                raise ModelFormatError(f"params must be {np.dtype(dtype).name} of shape "
-                                       f"({expected},), got {params.dtype} {params.shape}")
-            layers = [sizes[0]] + [(s, a) for s, a in zip(sizes[1:], activations)]
-            network = Network(layers, dtype=dtype, init="zeros", backend=backend)
-            network.parameters = params
-            return network
+        if hasattr(source, "read"):
+            return _load(source, backend, Network)
+        with open(os.fspath(source), "rb") as f:
+            return _load(f, backend, Network)
     except ModelFormatError:
         raise
     except Exception as cause:
-        raise ModelFormatError(f"{path} is not a readable fastnn model: {cause}") from cause
+        raise ModelFormatError(f"{source} is not a readable fastnn model: "
+                               f"{type(cause).__name__}: {cause}") from cause
+
+
+def _load(f, backend, Network):
+    with zipfile.ZipFile(f) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        if set(infos) != MEMBERS:
+            raise ModelFormatError(f"expected the arrays header and params, found "
+                                   f"{sorted(name.removesuffix('.npy') for name in infos)}")
+        for info in infos.values():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ModelFormatError(f"{info.filename} is compressed; fastnn models are "
+                                       f"stored uncompressed")
+        if infos["header.npy"].file_size > MAX_HEADER_BYTES:
+            raise ModelFormatError(f"the header is {infos['header.npy'].file_size} bytes, "
+                                   f"more than {MAX_HEADER_BYTES}")
+        with archive.open("header.npy") as member:
+            header = _parse_header(np.lib.format.read_array(member, allow_pickle=False))
+        sizes, activations, dtype = header
+        expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        with archive.open("params.npy") as member:
+            shape, fortran, stored_dtype = _npy_header(member)
+            if stored_dtype != np.dtype(dtype) or shape != (expected,) or fortran:
+                raise ModelFormatError(
+                    f"params must be {np.dtype(dtype).name} of shape ({expected},), got "
+                    f"{stored_dtype} of shape {shape}")
+            if expected * np.dtype(dtype).itemsize > infos["params.npy"].file_size:
+                raise ModelFormatError("params.npy is shorter than its header declares")
+            params = np.frombuffer(member.read(expected * np.dtype(dtype).itemsize), dtype=dtype)
+        if params.shape != (expected,):
+            raise ModelFormatError(f"params.npy holds {params.size} values, expected {expected}")
+    layers = [sizes[0]] + [(s, a) for s, a in zip(sizes[1:], activations)]
+    network = Network(layers, dtype=dtype, init="zeros", backend=backend)
+    network.parameters = params
+    return network
+
+
+def _parse_header(array):
+    if array.dtype.kind != "U" or array.shape != ():
+        raise ModelFormatError(f"the header must be a JSON string, got {array.dtype} {array.shape}")
+    header = json.loads(str(array[()]))
+    if not isinstance(header, dict):
+        raise ModelFormatError("the header must be a JSON object")
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise ModelFormatError(f"not a fastnn model of version {VERSION}: format "
+                               f"{header.get('format')!r}, version {header.get('version')!r}")
+    sizes, activations, dtype = (header.get(k) for k in ("layer_sizes", "activations", "dtype"))
+    if not (isinstance(sizes, list) and len(sizes) >= 2
+            and all(type(s) is int and 1 <= s <= 2**31 - 1 for s in sizes)):
+        raise ModelFormatError(f"layer_sizes must list at least two integers >= 1, got {sizes!r}")
+    if not (isinstance(activations, list) and len(activations) == len(sizes) - 1
+            and all(isinstance(a, str) and a in ACTIVATIONS for a in activations)):
+        raise ModelFormatError(f"activations must name one known activation per layer, "
+                               f"got {activations!r}")
+    if dtype not in ("float32", "float64"):
+        raise ModelFormatError(f"dtype must be float32 or float64, got {dtype!r}")
+    return sizes, activations, dtype
+
+
+def _npy_header(member):
+    """(shape, fortran_order, dtype) from a .npy stream, without reading its data."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(member)
+    raise ModelFormatError(f"unsupported .npy version {version}")
