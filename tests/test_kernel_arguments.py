@@ -158,3 +158,30 @@ def test_a_broken_kernel_module_fails_loudly(tmp_path):
                             timeout=120, env=env, cwd=str(tmp_path))
     assert result.returncode != 0
     assert "ImportError" in result.stderr or "invalid ELF header" in result.stderr
+
+
+def test_the_bad_call_tables_cannot_crash_the_interpreter():
+    # the same hostile calls as above, in a fresh interpreter: a segfault would fail
+    # this test instead of taking the whole run down
+    code = (
+        "import sys; sys.path[:0] = [{tests!r}]\n"
+        "import test_kernel_arguments as a, test_network_kernels as b, fastnn\n"
+        "import numpy as np\n"
+        "count = 0\n"
+        "for call, exc, _ in a.BAD_CALLS.values():\n"
+        "    try:\n"
+        "        call()\n"
+        "    except exc:\n"
+        "        count += 1\n"
+        "for changes, _ in b.BAD_TRAINING.values():\n"
+        "    try:\n"
+        "        fastnn.kernels.train_epochs(**{{**b.good_args(), **changes}})\n"
+        "    except ValueError:\n"
+        "        count += 1\n"
+        "print(count)\n"
+    ).format(tests=os.path.dirname(__file__))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-2000:]
+    from test_network_kernels import BAD_TRAINING
+    assert int(result.stdout.split()[-1]) == len(BAD_CALLS) + len(BAD_TRAINING)
