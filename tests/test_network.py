@@ -170,6 +170,11 @@ def test_bad_fit_arguments_are_refused_and_change_nothing(backend, kwargs, words
     (np.zeros((0, 2)), np.zeros(0), ValueError, ["at least one sample"]),
     (np.zeros((3, 2)), np.zeros(2), ValueError, ["X and y", "X has 3", "y has 2"]),
     (np.zeros((2, 2, 2)), np.zeros(2), ValueError, ["X", "3-d"]),
+    (np.zeros(()), np.zeros(1), ValueError, ["X", "0-d"]),
+    (np.zeros((3, 0)), np.zeros(3), ValueError, ["X has 0 features", "expects 2"]),
+    ([1.0, 2.0, 3.0], [1, 0, 1], ValueError, ["X has 3 features", "reshape(-1, 2)"]),
+    ([[1, 2]], [[1, 2]], ValueError, ["y", "(1, 1)", "(1, 2)"]),
+    ([[1 + 2j, 0]], [1], TypeError, ["X", "complex128"]),
 ])
 def test_bad_data_is_refused_and_changes_nothing(backend, X, y, exc, words):
     net = Network([2, 2, 1], seed=0, backend=backend)
@@ -203,6 +208,16 @@ def test_save_and_load_round_trip_exactly(tmp_path, backend):
     assert loaded.parameters.dtype == np.float32
     X = np.random.default_rng(0).standard_normal((4, 3))
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_saved_files_get_the_permissions_of_an_ordinary_file(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "model.npz"
+    Network([2, 2, 1]).save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
 
 
 def test_save_replaces_the_file_atomically(tmp_path):

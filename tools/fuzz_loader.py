@@ -1,7 +1,8 @@
 """Coverage-guided fuzzing of Network.load with atheris (pip install atheris).
 
-    python tools/fuzz_loader.py --make-corpus fuzz-corpus     # seed with valid models
-    python tools/fuzz_loader.py fuzz-corpus -max_total_time=300 -rss_limit_mb=2048 -timeout=10
+    cp -r tools/fuzz-corpus /tmp/corpus                          # the seed corpus: valid models
+    python tools/fuzz_loader.py /tmp/corpus -max_total_time=300 -rss_limit_mb=2048 -timeout=10
+    python tools/fuzz_loader.py --make-corpus tools/fuzz-corpus  # rewrite the seed corpus
 
 Each input is handed to fastnn.io.load as a file object. A finding is any
 exception other than ModelFormatError (or a crash, a hang, or memory over the

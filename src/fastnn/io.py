@@ -39,11 +39,18 @@ def save(network, path):
             np.savez(f, header=np.array(json.dumps(header)), params=network._params)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it private; save like open() does
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(source, backend="compiled"):

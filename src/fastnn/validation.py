@@ -41,8 +41,13 @@ def as_samples(X, n_features, dtype, name="X"):
     if array.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {array.shape}")
     if array.shape[1] != n_features:
+        hint = ""
+        if single:
+            hint = (f"; a 1-d {name} is one sample: for {array.shape[1]} samples of "
+                    f"{n_features} feature{'s' if n_features > 1 else ''} pass "
+                    f"{name}.reshape(-1, {n_features})")
         raise ValueError(f"{name} has {array.shape[1]} features, but this Network expects "
-                         f"{n_features}")
+                         f"{n_features}{hint}")
     return _finite(np.ascontiguousarray(array, dtype=dtype), name), single
 
 
