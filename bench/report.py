@@ -12,6 +12,8 @@ import json
 import sys
 from collections import defaultdict
 
+from fastnn.benchmark import _time as _t
+
 
 def main(path):
     with open(path) as f:
@@ -39,13 +41,6 @@ def main(path):
             gemm = g["blas_gemm"]["stats"]["median"]
             line += f" {gemm / c:>8.1%} {r / gemm:>10.2f}x"
         print(line)
-
-
-def _t(seconds):
-    for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g}{suffix}"
-    return f"{seconds * 1e9:.3g}ns"
 
 
 if __name__ == "__main__":

@@ -35,3 +35,10 @@ def fortran(a):
 #: Ways of presenting the same input values to a kernel.
 LAYOUTS = {"contiguous": lambda a: a, "read_only": read_only, "strided": strided,
            "fortran": fortran}
+
+
+def random_classes(n_samples, n_features, n_classes, seed=0):
+    """Uniform inputs in [0, 1) and one-hot targets of random classes."""
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 1, (n_samples, n_features)),
+            np.eye(n_classes)[rng.integers(0, n_classes, n_samples)])

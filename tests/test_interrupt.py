@@ -11,6 +11,7 @@ import pytest
 
 import fastnn
 from fastnn import Network
+from helpers import random_classes
 
 #: How soon a fit must stop after Ctrl-C: a fraction of a second in a release build;
 #: the debug build (-O0, bounds checks) trains ~10x slower between polls.
@@ -27,8 +28,7 @@ def interrupt_after(seconds):
 
 
 def data():
-    rng = np.random.default_rng(0)
-    return rng.uniform(0, 1, (600, 64)), np.eye(10)[rng.integers(0, 10, 600)]
+    return random_classes(600, 64, 10)
 
 
 @pytest.mark.parametrize("backend", ["compiled", "numpy"])

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from fastnn import Network
+from helpers import random_classes
 
 
 def data():
-    rng = np.random.default_rng(0)
-    return rng.uniform(0, 1, (300, 16)), np.eye(4)[rng.integers(0, 4, 300)]
+    return random_classes(300, 16, 4)
 
 
 @pytest.mark.parametrize("backend", ["compiled", "numpy"])
