@@ -3,7 +3,8 @@
 Environment switches:
   FASTNN_DEBUG=1     bounds, wraparound, initialisation and overflow checks on; -O0 -g
   FASTNN_ANNOTATE=1  also writes Cython's HTML annotation next to the .pyx
-Extra compiler flags (for sanitizer builds) come through CFLAGS/LDFLAGS as usual.
+  FASTNN_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (gcc; the
+                     interpreter must preload libasan, see the README's development section)
 """
 import os
 import platform
@@ -14,6 +15,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTNN_DEBUG") == "1"
+SANITIZE = os.environ.get("FASTNN_SANITIZE") == "1"
 
 # Directives live here, never in the .pyx, so a debug build is one switch away.
 directives = {
@@ -32,6 +34,11 @@ directives = {
 # ternaries, are not vectorised. NaN and inf keep their IEEE meaning.
 GCC_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
 MSVC_FLAGS = ["/Od", "/Zi"] if DEBUG else ["/O2"]
+# Set here rather than through CFLAGS/LDFLAGS, so that nothing in the environment can
+# drop them: the link flag is what puts libasan and libubsan in the extension's NEEDED list.
+# -fno-wrapv undoes Python's -fwrapv, which would hide signed-overflow reports.
+SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                   "-fno-omit-frame-pointer", "-fno-wrapv", "-g"]
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
                  ("FASTNN_DEBUG_BUILD", "1" if DEBUG else "0")]
 
@@ -41,8 +48,13 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
+        if SANITIZE and msvc:
+            raise RuntimeError("FASTNN_SANITIZE=1 needs gcc")
         for ext in self.extensions:
             ext.extra_compile_args = list(MSVC_FLAGS if msvc else GCC_FLAGS)
+            if SANITIZE:
+                ext.extra_compile_args += SANITIZER_FLAGS
+                ext.extra_link_args = list(SANITIZER_FLAGS)
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args += ["/arch:AVX2"] if msvc else ["-mavx2", "-mfma"]
         super().build_extensions()
