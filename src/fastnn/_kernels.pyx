@@ -384,12 +384,10 @@ cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_
     if not cnp.PyArray_Check(out):
         raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
     cdef cnp.ndarray o = <cnp.ndarray>out
-    cdef tuple expected = (rows, cols)
-    if ndim == 1:
-        expected = (cols,)
     if cnp.PyArray_TYPE(o) != typenum:
         raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {o.dtype}")
-    if cnp.PyArray_NDIM(o) != ndim or _shape(o) != expected:
+    if cnp.PyArray_NDIM(o) != ndim or not all(cnp.PyArray_DIM(o, i) == dims[i] for i in range(ndim)):
+        expected = f"({rows}, {cols})" if ndim == 2 else f"({cols},)"
         raise ValueError(f"{name} must have shape {expected}, got {_shape(o)}")
     _check_blas_sizes(o, name)
     if not cnp.PyArray_ISCARRAY(o):
@@ -415,6 +413,31 @@ cdef int _check_disjoint(cnp.ndarray out, str out_name, cnp.ndarray inp, str in_
             + ("" if not same_allowed else " without being the very same buffer")
             + f": pass a separate {out_name} buffer"
         )
+    return 0
+
+
+cdef int _check_outputs_disjoint(cnp.ndarray out1, str name1, cnp.ndarray out2, str name2,
+                                 cnp.ndarray out3, str name3, cnp.ndarray in1, str in_name1,
+                                 cnp.ndarray in2, str in_name2, cnp.ndarray in3,
+                                 str in_name3) except -1:
+    """No output overlaps an input or another output (out3 and in3 may be None)."""
+    _check_disjoint_from(out1, name1, in1, in_name1, in2, in_name2, in3, in_name3)
+    _check_disjoint_from(out2, name2, in1, in_name1, in2, in_name2, in3, in_name3)
+    _check_disjoint(out1, name1, out2, name2, False)
+    if out3 is not None:
+        _check_disjoint_from(out3, name3, in1, in_name1, in2, in_name2, in3, in_name3)
+        _check_disjoint(out3, name3, out1, name1, False)
+        _check_disjoint(out3, name3, out2, name2, False)
+    return 0
+
+
+cdef int _check_disjoint_from(cnp.ndarray out, str name, cnp.ndarray in1, str in_name1,
+                              cnp.ndarray in2, str in_name2, cnp.ndarray in3,
+                              str in_name3) except -1:
+    _check_disjoint(out, name, in1, in_name1, False)
+    _check_disjoint(out, name, in2, in_name2, False)
+    if in3 is not None:
+        _check_disjoint(out, name, in3, in_name3, False)
     return 0
 
 
@@ -673,14 +696,7 @@ def dense_backward(X, W, dZ, dW=None, db=None, dX=None, need_dX=True):
     cdef cnp.ndarray dWa = _output(dW, "dW", dt, Wa.shape[0], Wa.shape[1], 2)
     cdef cnp.ndarray dba = _output(db, "db", dt, 0, Wa.shape[1], 1)
     cdef cnp.ndarray dXa = _output(dX, "dX", dt, Xa.shape[0], Xa.shape[1], 2) if need_dX else None
-    cdef tuple outputs = (("dW", dWa), ("db", dba)) + ((("dX", dXa),) if need_dX else ())
-    for name, buf in outputs:
-        for in_name, inp in (("X", Xa), ("W", Wa), ("dZ", dZa)):
-            _check_disjoint(buf, name, inp, in_name, False)
-    _check_disjoint(dWa, "dW", dba, "db", False)
-    if need_dX:
-        _check_disjoint(dXa, "dX", dWa, "dW", False)
-        _check_disjoint(dXa, "dX", dba, "db", False)
+    _check_outputs_disjoint(dWa, "dW", dba, "db", dXa, "dX", Xa, "X", Wa, "W", dZa, "dZ")
     if dt == cnp.NPY_FLOAT32:
         _run_dense_backward[float](Xa, Wa, dZa, dWa, dba, dXa, need_dX)
     else:
@@ -736,13 +752,7 @@ def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True)
             f"expected dZ of shape ({Xa.shape[0]}, {Wa.shape[1]}), got {_shape(dZa)}"
         )
     cdef cnp.ndarray dXa = _output(dX, "dX", dt, Xa.shape[0], Xa.shape[1], 2) if need_dX else None
-    for name, buf in (("W", Wa), ("b", ba)) + ((("dX", dXa),) if need_dX else ()):
-        for in_name, inp in (("X", Xa), ("dZ", dZa)):
-            _check_disjoint(buf, name, inp, in_name, False)
-    _check_disjoint(Wa, "W", ba, "b", False)
-    if need_dX:
-        _check_disjoint(dXa, "dX", Wa, "W", False)
-        _check_disjoint(dXa, "dX", ba, "b", False)
+    _check_outputs_disjoint(Wa, "W", ba, "b", dXa, "dX", Xa, "X", dZa, "dZ", None, None)
     if dt == cnp.NPY_FLOAT32:
         _run_dense_backward_sgd[float](Xa, dZa, <float>learning_rate, Wa, ba, dXa, need_dX)
     else:
