@@ -49,6 +49,8 @@ BAD_CALLS = {
     "dW wrong shape": (lambda: K.dense_backward(X, W, dZ, dW=np.empty((2, 3))), ValueError, ["dW", "(3, 2)", "(2, 3)"]),
     "db wrong dtype": (lambda: K.dense_backward(X, W, dZ, db=np.empty(2, np.float32)), ValueError, ["db", "float64"]),
     "sgd lr zero": (lambda: K.sgd_update(np.zeros(3), np.ones(3), 0.0), ValueError, ["learning_rate", "> 0", "0.0"]),
+    "sgd lr a string": (lambda: K.sgd_update(np.zeros(3), np.ones(3), "0.1"), TypeError, ["learning_rate", "real number", "str"]),
+    "fused step lr None": (lambda: K.dense_backward_sgd(X, W.copy(), b.copy(), dZ, None), TypeError, ["learning_rate", "NoneType"]),
     "sgd lr nan": (lambda: K.sgd_update(np.zeros(3), np.ones(3), float("nan")), ValueError, ["learning_rate", "nan"]),
     "sgd lr inf": (lambda: K.dense_backward_sgd(X, W.copy(), b.copy(), dZ, float("inf")), ValueError, ["learning_rate", "inf"]),
     "sgd lengths": (lambda: K.sgd_update(np.zeros(3), np.ones(4), 0.1), ValueError, ["grads", "(3,)", "(4,)"]),
@@ -173,10 +175,10 @@ def test_the_bad_call_tables_cannot_crash_the_interpreter():
         "        call()\n"
         "    except exc:\n"
         "        count += 1\n"
-        "for changes, _ in b.BAD_TRAINING.values():\n"
+        "for changes, exc, _ in b.BAD_TRAINING.values():\n"
         "    try:\n"
         "        fastnn.kernels.train_epochs(**{{**b.good_args(), **changes}})\n"
-        "    except ValueError:\n"
+        "    except exc:\n"
         "        count += 1\n"
         "print(count)\n"
     ).format(tests=os.path.dirname(__file__))

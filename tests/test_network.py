@@ -197,6 +197,18 @@ def test_divergence_stops_training_and_keeps_the_last_finite_state(backend):
     assert np.all(np.isfinite(net.parameters))
 
 
+@pytest.mark.parametrize("target_loss", [None, 10.0])
+def test_parameters_that_overflow_in_the_last_update_count_as_divergence(backend, target_loss):
+    # the epoch's loss (measured before its update) is finite; the update is not
+    net = Network([1, 1], activation="identity", weights=[[[1.0]]], biases=[[0.0]],
+                  backend=backend)
+    with pytest.raises(TrainingDivergedError, match="parameters overflowed at epoch 1") as info:
+        net.fit([[1.0]], [0.0], epochs=1, learning_rate=1e308, target_loss=target_loss)
+    assert info.value.history.stopped == "diverged"
+    assert info.value.history.loss == [1.0]
+    np.testing.assert_array_equal(net.parameters, [1.0, 0.0])
+
+
 def test_save_and_load_round_trip_exactly(tmp_path, backend):
     net = Network([3, Layer(4, "tanh"), Layer(2, "softmax")], dtype=np.float32, seed=0,
                   backend=backend)

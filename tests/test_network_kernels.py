@@ -74,6 +74,18 @@ def test_train_epochs_restores_the_epoch_start_on_divergence(dtype):
     np.testing.assert_array_equal(params, replay)
 
 
+@pytest.mark.parametrize("module", [K, R], ids=["compiled", "reference"])
+def test_train_epochs_counts_overflowed_parameters_as_divergence(module, dtype):
+    params = np.array([1.0, 0.0], dtype)
+    losses = np.zeros(3)
+    ran, stop = module.train_epochs(np.ones((1, 1), dtype), np.zeros((1, 1), dtype), params,
+                                    [1, 1], ["identity"], "mse", float(np.finfo(dtype).max),
+                                    1, 3, None, 0.0, losses)
+    assert (ran, stop) == (1, K.STOP_DIVERGED)
+    assert losses[0] == 1.0                      # finite: measured before the update
+    np.testing.assert_array_equal(params, [1.0, 0.0])
+
+
 def test_all_finite(dtype):
     for bad in (np.nan, np.inf, -np.inf):
         for position in (0, 4095, 4096, 9999):
@@ -91,37 +103,47 @@ def good_args(dtype=np.float64):
                 loss="mse", learning_rate=0.1, batch_size=2, epochs=2)
 
 
+_SHARED = np.zeros(66)       # one buffer behind two arguments
 BAD_TRAINING = {
-    "order out of range": ({"order": np.array([[0, 1, 2, 4], [0, 1, 2, 3]])}, ["order", "[0, 4)"]),
-    "order negative": ({"order": np.array([[0, 1, -1, 3], [0, 1, 2, 3]])}, ["order"]),
-    "order too short": ({"order": np.array([[0, 1, 2, 3]])}, ["order", "(2, 4)"]),
-    "params wrong size": ({"params": np.zeros(10)}, ["params", "66", "10"]),
-    "params read-only": ({"params": np.broadcast_to(0.0, (66,))}, ["params", "writeable"]),
-    "sizes too few": ({"layer_sizes": [5]}, ["layer_sizes"]),
-    "size zero": ({"layer_sizes": [5, 0, 3]}, ["layer_sizes", ">= 1"]),
-    "size float": ({"layer_sizes": [5, 7.5, 3]}, ["layer_sizes"]),
-    "activation count": ({"activations": ["relu"]}, ["activations", "one activation per layer"]),
-    "step": ({"activations": ["step", "sigmoid"]}, ["step"]),
-    "bce output": ({"loss": "bce", "activations": ["relu", "tanh"]}, ["bce", "sigmoid"]),
-    "cce output": ({"loss": "cce"}, ["cce", "softmax"]),
-    "unknown loss": ({"loss": "l1"}, ["loss", "'l1'"]),
-    "batch zero": ({"batch_size": 0}, ["batch_size", ">= 1"]),
-    "epochs negative": ({"epochs": -1}, ["epochs"]),
-    "lr negative": ({"learning_rate": -0.1}, ["learning_rate"]),
-    "X features": ({"X": np.zeros((4, 6))}, ["X has 6 features", "expects 5"]),
-    "Y rows": ({"Y": np.zeros((3, 3))}, ["Y", "3 rows", "X has 4"]),
-    "Y columns": ({"Y": np.zeros((4, 2))}, ["Y has 2 columns", "3 outputs"]),
-    "X empty": ({"X": np.zeros((0, 5)), "Y": np.zeros((0, 3))}, ["at least one sample"]),
-    "losses_out short": ({"losses_out": np.zeros(1)}, ["losses_out"]),
+    "order out of range": ({"order": np.array([[0, 1, 2, 4], [0, 1, 2, 3]])}, ValueError, ["order", "[0, 4)"]),
+    "order negative": ({"order": np.array([[0, 1, -1, 3], [0, 1, 2, 3]])}, ValueError, ["order"]),
+    "order too short": ({"order": np.array([[0, 1, 2, 3]])}, ValueError, ["order", "(2, 4)"]),
+    "params wrong size": ({"params": np.zeros(10)}, ValueError, ["params", "66", "10"]),
+    "params read-only": ({"params": np.broadcast_to(0.0, (66,))}, ValueError, ["params", "writeable"]),
+    "sizes too few": ({"layer_sizes": [5]}, ValueError, ["layer_sizes"]),
+    "size zero": ({"layer_sizes": [5, 0, 3]}, ValueError, ["layer_sizes", ">= 1"]),
+    "size float": ({"layer_sizes": [5, 7.5, 3]}, ValueError, ["layer_sizes"]),
+    "activation count": ({"activations": ["relu"]}, ValueError, ["activations", "one activation per layer"]),
+    "step": ({"activations": ["step", "sigmoid"]}, ValueError, ["step"]),
+    "bce output": ({"loss": "bce", "activations": ["relu", "tanh"]}, ValueError, ["bce", "sigmoid"]),
+    "cce output": ({"loss": "cce"}, ValueError, ["cce", "softmax"]),
+    "unknown loss": ({"loss": "l1"}, ValueError, ["loss", "'l1'"]),
+    "batch zero": ({"batch_size": 0}, ValueError, ["batch_size", ">= 1"]),
+    "epochs negative": ({"epochs": -1}, ValueError, ["epochs"]),
+    "lr negative": ({"learning_rate": -0.1}, ValueError, ["learning_rate"]),
+    "X features": ({"X": np.zeros((4, 6))}, ValueError, ["X has 6 features", "expects 5"]),
+    "Y rows": ({"Y": np.zeros((3, 3))}, ValueError, ["Y", "3 rows", "X has 4"]),
+    "Y columns": ({"Y": np.zeros((4, 2))}, ValueError, ["Y has 2 columns", "3 outputs"]),
+    "X empty": ({"X": np.zeros((0, 5)), "Y": np.zeros((0, 3))}, ValueError, ["at least one sample"]),
+    "losses_out short": ({"losses_out": np.zeros(1)}, ValueError, ["losses_out"]),
+    "losses_out inside params": ({"params": _SHARED[:66], "losses_out": _SHARED[:2]}, ValueError, ["losses_out", "params"]),
+    "params overlap X": ({"params": _SHARED[:66], "X": _SHARED[40:60].reshape(4, 5)}, ValueError, ["params", "X"]),
+    "order of floats": ({"order": np.array([[0.9, 1.2, 2.5, 3.1]] * 2)}, TypeError, ["order", "integer", "float64"]),
+    "lr a string": ({"learning_rate": "0.1"}, TypeError, ["learning_rate", "real number", "str"]),
+    "batch None": ({"batch_size": None}, TypeError, ["batch_size", "integer", "NoneType"]),
+    "epochs float": ({"epochs": 2.0}, TypeError, ["epochs", "integer", "float"]),
+    "target None": ({"target_loss": None}, TypeError, ["target_loss", "real number"]),
+    "activations None": ({"activations": None}, TypeError, ["activations", "list", "NoneType"]),
+    "loss a list": ({"loss": ["mse"]}, ValueError, ["loss", "['mse']"]),
 }
 
 
 @pytest.mark.parametrize("case", BAD_TRAINING)
 def test_train_epochs_rejects_bad_arguments_and_changes_nothing(case):
-    changes, words = BAD_TRAINING[case]
+    changes, exc_type, words = BAD_TRAINING[case]
     args = {**good_args(), **changes}
     params_before = np.array(args["params"], copy=True)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(exc_type) as info:
         K.train_epochs(**args)
     for word in words:
         assert word in str(info.value), str(info.value)

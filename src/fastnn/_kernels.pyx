@@ -24,6 +24,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport exp, fabs, log, log1p
 from libc.limits cimport INT_MAX
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport uint64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -473,10 +474,28 @@ cdef int _check_layer(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b) except -1:
     return 0
 
 
-cdef int _check_learning_rate(double learning_rate) except -1:
+cdef double _as_real(object value, str name) except? -1:
+    """`value` as a C double; a TypeError naming `name` unless it is a real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return value
+
+
+cdef Py_ssize_t _as_count(object value, str name) except? -1:
+    """`value` as a C integer; a TypeError naming `name` unless it is an integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not -PY_SSIZE_T_MAX <= value <= PY_SSIZE_T_MAX:
+        raise ValueError(f"{name} is out of range: {value}")
+    return value
+
+
+cdef double _learning_rate(object value) except? -1:
+    """A learning rate: a finite real number > 0."""
+    cdef double learning_rate = _as_real(value, "learning_rate")
     if not (learning_rate > 0 and learning_rate < float("inf")):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    return 0
+        raise ValueError(f"learning_rate must be a finite number > 0, got {value!r}")
+    return learning_rate
 
 
 # --------------------------------------------------------------------------
@@ -724,7 +743,7 @@ cdef _run_dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                         &W[0, 0], n_out, <floating>0.0, &dX[0, 0], n_in)
 
 
-def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True):
+def dense_backward_sgd(X, W, b, dZ, learning_rate, dX=None, need_dX=True):
     """dX := dZ @ W.T (with W before the step); W -= lr X.T @ dZ; b -= lr sum(dZ).
 
     The backward pass of a layer fused with its SGD update: the weight
@@ -732,7 +751,7 @@ def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True)
     alpha = -lr). W and b are updated in place and must be writeable.
     Returns dX (None when need_dX is false).
     """
-    _check_learning_rate(learning_rate)
+    cdef double lr = _learning_rate(learning_rate)
     cdef int dt = _float_type(X, "X")
     cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
     cdef cnp.ndarray dZa = _input(dZ, "dZ", 2, dt, "X")
@@ -754,9 +773,9 @@ def dense_backward_sgd(X, W, b, dZ, double learning_rate, dX=None, need_dX=True)
     cdef cnp.ndarray dXa = _output(dX, "dX", dt, Xa.shape[0], Xa.shape[1], 2) if need_dX else None
     _check_outputs_disjoint(Wa, "W", ba, "b", dXa, "dX", Xa, "X", dZa, "dZ", None, None)
     if dt == cnp.NPY_FLOAT32:
-        _run_dense_backward_sgd[float](Xa, dZa, <float>learning_rate, Wa, ba, dXa, need_dX)
+        _run_dense_backward_sgd[float](Xa, dZa, <float>lr, Wa, ba, dXa, need_dX)
     else:
-        _run_dense_backward_sgd[double](Xa, dZa, learning_rate, Wa, ba, dXa, need_dX)
+        _run_dense_backward_sgd[double](Xa, dZa, lr, Wa, ba, dXa, need_dX)
     return dXa
 
 
@@ -774,9 +793,9 @@ cdef _run_dense_backward_sgd(const floating[:, ::1] X, const floating[:, ::1] dZ
 # SGD update over a flat parameter buffer
 # --------------------------------------------------------------------------
 
-def sgd_update(params, grads, double learning_rate):
+def sgd_update(params, grads, learning_rate):
     """params -= learning_rate * grads, in place over flat (1-d) buffers."""
-    _check_learning_rate(learning_rate)
+    cdef double lr = _learning_rate(learning_rate)
     cdef int dt = _float_type(params, "params")
     if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d array, got shape {_shape(params)}")
@@ -785,9 +804,9 @@ def sgd_update(params, grads, double learning_rate):
     _check_same_shape(g, "grads", p, "params")
     _check_disjoint(p, "params", g, "grads", False)
     if dt == cnp.NPY_FLOAT32:
-        _run_sgd_update[float](g, <float>learning_rate, p)
+        _run_sgd_update[float](g, <float>lr, p)
     else:
-        _run_sgd_update[double](g, learning_rate, p)
+        _run_sgd_update[double](g, lr, p)
 
 
 cdef _run_sgd_update(const floating[::1] grads, floating learning_rate, floating[::1] params):

@@ -48,16 +48,23 @@ STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVE
 cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
 
 
+cdef Py_ssize_t _length(object sequence, str name) except -1:
+    try:
+        return len(sequence)
+    except TypeError:
+        raise TypeError(f"{name} must be a list, got {type(sequence).__name__}") from None
+
+
 cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params,
                           bint differentiable=True):
     """(sizes int64 array, activation codes int32 array, widest layer) for a valid network.
 
     Typed loops, not NumPy calls: this runs on every predict.
     """
-    cdef Py_ssize_t n_sizes = len(layer_sizes), i, n_params = 0, widest = 0
+    cdef Py_ssize_t n_sizes = _length(layer_sizes, "layer_sizes"), i, n_params = 0, widest = 0
     if n_sizes < 2:
         raise ValueError(f"layer_sizes must list at least two sizes, got {layer_sizes!r}")
-    if len(activations) != n_sizes - 1:
+    if _length(activations, "activations") != n_sizes - 1:
         raise ValueError(f"activations must name one activation per layer ({n_sizes - 1}); "
                          f"got {len(activations)}")
     cdef cnp.ndarray sizes = np.empty(n_sizes, np.int64)
@@ -151,9 +158,8 @@ cdef _network_forward(const floating[:, ::1] X, const floating[::1] params,
             layer_in = layer_out
 
 
-def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_rate,
-                 Py_ssize_t batch_size, Py_ssize_t epochs, order=None, double target_loss=0.0,
-                 losses_out=None):
+def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
+                 epochs, order=None, target_loss=0.0, losses_out=None):
     """Run up to `epochs` epochs of mini-batch SGD on a feedforward network, in place.
 
     Per batch: forward through every layer, the loss, then backward layer by
@@ -169,8 +175,9 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
     (epochs, n_samples) holding each epoch's permutation. The epoch loss is the
     sample-weighted mean of the batch losses, each measured before its update.
     Training stops after an epoch whose loss is below target_loss, or at once
-    when the loss is not finite (params are then restored to the start of that
-    epoch). losses_out (epochs,) float64 receives the epoch losses.
+    when the loss or a parameter is not finite after an epoch (params are then
+    restored to the start of that epoch). losses_out (epochs,) float64 receives
+    the epoch losses.
 
     Signals (Ctrl-C) are handled between batches, within a fraction of a
     second: params are restored to the start of the interrupted epoch, the
@@ -193,14 +200,17 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
         raise ValueError(f"X has {Xa.shape[1]} features, but the network expects {n_inputs}")
     if Ya.shape[1] != n_outputs:
         raise ValueError(f"Y has {Ya.shape[1]} columns, but the network has {n_outputs} outputs")
-    if loss not in _LOSS_CODES:
+    if not isinstance(loss, str) or loss not in _LOSS_CODES:
         raise ValueError(f"loss must be one of 'mse', 'bce', 'cce'; got {loss!r}")
     cdef int kind = _LOSS_CODES[loss]
     if kind == SIGMOID_BCE and output_code != SIGMOID:
         raise ValueError(f"loss 'bce' needs a sigmoid output layer, got {ACTIVATIONS[output_code]!r}")
     if kind == SOFTMAX_CCE and output_code != SOFTMAX:
         raise ValueError(f"loss 'cce' needs a softmax output layer, got {ACTIVATIONS[output_code]!r}")
-    _check_learning_rate(learning_rate)
+    cdef double lr = _learning_rate(learning_rate)
+    cdef double target = _as_real(target_loss, "target_loss")
+    batch_size = _as_count(batch_size, "batch_size")
+    epochs = _as_count(epochs, "epochs")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if epochs < 0:
@@ -210,7 +220,10 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
         raise ValueError("X must hold at least one sample, got shape (0, ...)")
     cdef cnp.ndarray order_a = None
     if order is not None:
-        order_a = np.ascontiguousarray(order, dtype=np.int64)
+        order_a = np.asarray(order)
+        if order_a.dtype.kind not in "iu":
+            raise TypeError(f"order must hold integer sample indices, got dtype {order_a.dtype}")
+        order_a = np.ascontiguousarray(order_a, dtype=np.int64)
         if order_a.ndim != 2 or order_a.shape[0] < epochs or order_a.shape[1] != n:
             raise ValueError(f"order must have shape ({epochs}, {n}), got {_shape(order_a)}")
         if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
@@ -219,12 +232,18 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, double learning_r
                                       max(epochs, 0), 1)
     if losses_out is not None and losses.shape[0] < epochs:
         raise ValueError(f"losses_out must hold {epochs} values")
+    # the parameters and the losses are written while X and Y are read
+    _check_disjoint(P, "params", Xa, "X", False)
+    _check_disjoint(P, "params", Ya, "Y", False)
+    _check_disjoint(losses, "losses_out", P, "params", False)
+    _check_disjoint(losses, "losses_out", Xa, "X", False)
+    _check_disjoint(losses, "losses_out", Ya, "Y", False)
     batch_size = min(batch_size, n)
     if dt == cnp.NPY_FLOAT32:
-        return _train_typed[float](Xa, Ya, P, sizes, codes, kind, <float>learning_rate,
-                                   batch_size, epochs, order_a, target_loss, losses)
-    return _train_typed[double](Xa, Ya, P, sizes, codes, kind, learning_rate,
-                                batch_size, epochs, order_a, target_loss, losses)
+        return _train_typed[float](Xa, Ya, P, sizes, codes, kind, <float>lr,
+                                   batch_size, epochs, order_a, target, losses)
+    return _train_typed[double](Xa, Ya, P, sizes, codes, kind, lr,
+                                batch_size, epochs, order_a, target, losses)
 
 
 cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] params,
@@ -272,7 +291,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                 break
             losses[epoch] = epoch_loss
             epochs_run = epoch + 1
-            if not (epoch_loss - epoch_loss == 0):      # NaN or inf
+            # NaN or inf loss, or the last updates of the epoch overflowed the parameters
+            if not (epoch_loss - epoch_loss == 0) or not _all_finite(&params[0], params.shape[0]):
                 params[:] = saved
                 stop = _STOP_DIVERGED
                 break

@@ -194,7 +194,7 @@ def _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, b
         if losses_out is not None:
             losses_out[epoch] = epoch_loss
         epochs_run = epoch + 1
-        if not np.isfinite(epoch_loss):
+        if not np.isfinite(epoch_loss) or not all_finite(params):
             params[:] = saved
             stop = STOP_DIVERGED
             break

@@ -80,8 +80,10 @@ def run(backend, X, Y, params, sizes, activations, plan, record, say=print):
     history = History(loss=losses[:done].tolist(), stopped=STOP_REASONS[stop])
     record(history)
     if stop == 2:
+        what = (f"the training loss became {losses[done - 1]}"
+                if not np.isfinite(losses[done - 1]) else "the parameters overflowed")
         raise TrainingDivergedError(
-            f"the training loss became {losses[done - 1]} at epoch {done}: reduce "
+            f"{what} at epoch {done}: reduce "
             f"learning_rate (now {plan.learning_rate}) or scale the inputs; the network "
             f"is left as it was at the start of epoch {done}", history)
     return history
