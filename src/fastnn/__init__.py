@@ -6,17 +6,14 @@ the compiled Cython kernels (``fastnn.kernels``, the default) and
 chosen for this CPU by ``fastnn._dispatch`` (AVX2 + FMA build or baseline);
 a broken build fails loudly at import instead of falling back to slow code.
 """
-from . import _reference, losses
+from . import losses
 from ._dispatch import kernels
 from ._version import __version__
 from .errors import ModelFormatError, TrainingDivergedError
 from .gradcheck import check_gradients, numerical_gradient
-from .network import Layer, Network
+from .network import BACKENDS, Layer, Network
 from .neuron import Neuron
 from .training import History
-
-#: The arithmetic backends by name: same functions, same signatures, same results.
-BACKENDS = {"compiled": kernels, "numpy": _reference}
 
 __all__ = ["BACKENDS", "History", "Layer", "ModelFormatError", "Network", "Neuron",
            "TrainingDivergedError", "check_gradients", "kernels", "losses",

@@ -9,10 +9,12 @@ Loading reads the archive's directory and the JSON header first (at most 64 KiB)
 checks the format, version, architecture and dtype, then the params member's own
 .npy header (dtype, shape, stored uncompressed, so its size is bounded by the
 file's), and only then reads the parameters. Pickles are never loaded. Every
-problem raises ModelFormatError (a ValueError) with the cause chained.
+problem with the file's content raises ModelFormatError (a ValueError) with the
+cause chained; a file that cannot be opened raises the usual OSError.
 Saving writes a temporary file in the same folder and renames it over the target,
 so a crash mid-save never destroys the previous file.
 """
+import io
 import json
 import os
 import tempfile
@@ -20,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from . import validation
 from .errors import ModelFormatError
 from .validation import ACTIVATIONS
 
@@ -48,19 +51,44 @@ def save(network, path):
 
 
 def _umask():
-    mask = os.umask(0)
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return _UMASK_AT_IMPORT
+
+
+def _read_umask_by_setting_it():
+    # os.umask can only read the mask by setting it: done once, at import
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+_UMASK_AT_IMPORT = _read_umask_by_setting_it()
+
+
 def load(source, backend="compiled"):
-    """A Network from a path or a binary file object written by ``save``."""
-    from .network import Network
+    """A Network from a path or a binary file object written by ``save``.
+
+    A file that cannot be opened raises the usual OSError (FileNotFoundError, ...);
+    a file that is not a valid model raises ModelFormatError.
+    """
+    from .network import BACKENDS, Network
+    validation.choice(backend, tuple(BACKENDS), "backend")
+    if hasattr(source, "read"):
+        return _load_checked(source, source, backend, Network)
+    with open(os.fspath(source), "rb") as f:
+        return _load_checked(f, source, backend, Network)
+
+
+def _load_checked(f, source, backend, Network):
     try:
-        if hasattr(source, "read"):
-            return _load(source, backend, Network)
-        with open(os.fspath(source), "rb") as f:
-            return _load(f, backend, Network)
+        return _load(f, backend, Network)
     except ModelFormatError:
         raise
     except Exception as cause:
@@ -82,7 +110,13 @@ def _load(f, backend, Network):
             raise ModelFormatError(f"the header is {infos['header.npy'].file_size} bytes, "
                                    f"more than {MAX_HEADER_BYTES}")
         with archive.open("header.npy") as member:
-            header = _parse_header(np.lib.format.read_array(member, allow_pickle=False))
+            header_bytes = io.BytesIO(member.read(MAX_HEADER_BYTES + 1))
+        shape, _, stored_dtype = _npy_header(header_bytes)      # before allocating anything
+        if stored_dtype.kind != "U" or shape != () or stored_dtype.itemsize > MAX_HEADER_BYTES:
+            raise ModelFormatError(f"the header must be a JSON string, got {stored_dtype} "
+                                   f"of shape {shape}")
+        header_bytes.seek(0)
+        header = _parse_header(np.lib.format.read_array(header_bytes, allow_pickle=False))
         sizes, activations, dtype = header
         expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         with archive.open("params.npy") as member:

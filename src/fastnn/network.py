@@ -14,6 +14,7 @@ from . import _reference, training, validation
 from ._dispatch import kernels
 from .initializers import INITIALIZERS
 
+#: The arithmetic backends by name: same functions, same signatures, same results.
 BACKENDS = {"compiled": kernels, "numpy": _reference}
 
 #: A layer given with its own activation: ``Network([2, Layer(16, "relu"), Layer(1, "sigmoid")])``.
