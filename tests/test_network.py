@@ -269,6 +269,49 @@ def test_loading_refuses_pickles_and_wrong_contents(tmp_path):
         Network.load(wrong)
 
 
+BAD_PARAMETERS = {
+    "beyond float32": (lambda net: setattr(net, "parameters", [1e39, 0.0]), ValueError,
+                       ["parameters", "too large for float32"]),
+    "weight beyond float32": (lambda net: net.set_parameters(weights=[[[1e39]]]), ValueError,
+                              ["weights[0]", "too large for float32"]),
+    "nan bias": (lambda net: net.set_parameters(biases=[[np.nan]]), ValueError,
+                 ["biases[0]", "NaN"]),
+    "ragged": (lambda net: setattr(net, "parameters", [[1.0], [2.0, 3.0]]), ValueError,
+               ["parameters", "rectangular"]),
+    "strings": (lambda net: setattr(net, "parameters", ["a", "b"]), TypeError,
+                ["parameters", "real numbers"]),
+    "wrong shape": (lambda net: net.set_parameters(weights=[[[1.0, 2.0]]]), ValueError,
+                    ["weights[0]", "(1, 1)", "(1, 2)"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PARAMETERS)
+def test_bad_parameters_are_refused_after_conversion_and_change_nothing(case):
+    net = Network([1, 1], dtype=np.float32, seed=0)
+    before = net.parameters.copy()
+    change, exc, words = BAD_PARAMETERS[case]
+    with pytest.raises(exc) as info:
+        change(net)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+
+
+@pytest.mark.parametrize("make, exc, words", [
+    (lambda: fastnn.Neuron(weights=[1, 2], bias=[1, 2]), ValueError, ["bias", "one number", "(2,)"]),
+    (lambda: fastnn.Neuron(weights=["a", "b"]), TypeError, ["weights", "real numbers"]),
+    (lambda: fastnn.Neuron(weights=[1, 2], bias=None), TypeError, ["bias", "None"]),
+    (lambda: Network([2, 1], seed=-1), ValueError, ["seed", "-1"]),
+    (lambda: Network([2, 1], seed=1.5), ValueError, ["seed", "1.5"]),
+    (lambda: Network([2, 1]).fit([[0, 0]], [0], epochs=1, seed=-3), ValueError, ["seed", "-3"]),
+])
+def test_bad_construction_arguments_are_named(make, exc, words):
+    with pytest.raises(exc) as info:
+        make()
+    for word in words:
+        assert word in str(info.value)
+
+
 def test_neuron_is_the_one_neuron_network():
     neuron = fastnn.Neuron(weights=[0, 1], bias=4)
     assert neuron.feedforward([2, 3]) == pytest.approx(0.9990889488055994, abs=1e-15)

@@ -59,7 +59,7 @@ class Network:
         self.backend = validation.choice(backend, tuple(BACKENDS), "backend")
         self._backend = BACKENDS[backend]
         validation.choice(init, tuple(INITIALIZERS), "init")
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(validation.seed(seed))
         # Serialises everything that writes the parameters (fit, the setters, the
         # numerical gradient) or must see them whole (save): two threads training
         # one network take turns instead of losing each other's updates.
@@ -103,12 +103,7 @@ class Network:
 
     @parameters.setter
     def parameters(self, values):
-        values = np.asarray(values)
-        if values.shape != self._params.shape:
-            raise ValueError(f"parameters must have shape {self._params.shape}, "
-                             f"got {values.shape}")
-        if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
-            raise ValueError("parameters must be finite real numbers")
+        values = validation.as_array(values, self._params.shape, self.dtype, "parameters")
         with self._lock:
             self._params[...] = values
 
@@ -123,13 +118,8 @@ class Network:
                 raise ValueError(f"{name} must hold one array per layer ({len(current)}), "
                                  f"got {len(given)}")
             for i, (value, target) in enumerate(zip(given, current)):
-                value = np.asarray(value, dtype=float)
-                if value.shape != target.shape:
-                    raise ValueError(f"{name}[{i}] must have shape {target.shape}, "
-                                     f"got {value.shape}")
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"{name}[{i}] contains NaN or infinity")
-                new.append((target, value))
+                new.append((target, validation.as_array(value, target.shape, self.dtype,
+                                                        f"{name}[{i}]")))
         with self._lock:
             for target, value in new:   # all checked: now change the model
                 target[...] = value
@@ -244,7 +234,7 @@ class Network:
             batch_size=X.shape[0] if batch_size is None
             else validation.positive_int(batch_size, "batch_size"),
             loss=loss, shuffle=bool(shuffle),
-            rng=self._rng if seed is None else np.random.default_rng(seed),
+            rng=self._rng if seed is None else np.random.default_rng(validation.seed(seed)),
             target_loss=None if target_loss is None
             else validation.positive_number(target_loss, "target_loss"),
             verbose=verbose)

@@ -1,6 +1,7 @@
 """Neuron: the one-neuron network of the tutorials."""
 import numpy as np
 
+from . import validation
 from .network import Network
 
 
@@ -13,12 +14,14 @@ class Neuron(Network):
 
     def __init__(self, weights, bias=0.0, activation="sigmoid", dtype=np.float64,
                  backend="compiled"):
-        w = np.asarray(weights, dtype=float)
+        w = validation.as_array(weights, None, np.float64, "weights")
         if w.ndim != 1 or w.size == 0:
             raise ValueError(f"weights must be a non-empty 1-d list of numbers, got shape {w.shape}")
+        b = validation.as_array(bias, None, np.float64, "bias")
+        if b.ndim != 0:
+            raise ValueError(f"bias must be one number, got shape {b.shape}")
         super().__init__([w.size, 1], activation=activation, dtype=dtype, init="zeros",
-                         weights=[w.reshape(-1, 1)], biases=[np.reshape(bias, (1,))],
-                         backend=backend)
+                         weights=[w.reshape(-1, 1)], biases=[b.reshape(1)], backend=backend)
 
     @property
     def bias(self):

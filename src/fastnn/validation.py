@@ -78,6 +78,28 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
     return array
 
 
+def as_array(value, shape, dtype, name):
+    """`value` as a C-contiguous array of `shape` (None: any) and `dtype`, all finite."""
+    array = _numeric_array(value, name)
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    with np.errstate(over="ignore"):                # 1e39 becomes inf in float32:
+        converted = np.asarray(array, dtype=dtype, order="C")   # checked after the cast
+    if not kernels.all_finite(converted):
+        too_large = bool(np.all(np.isfinite(array)))
+        raise ValueError(f"{name} contains " + (f"values too large for {np.dtype(dtype).name}"
+                                                if too_large else "NaN or infinity"))
+    return converted
+
+
+def seed(value, name="seed"):
+    """None or a non-negative integer (a NumPy random seed)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                              or value < 0):
+        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
+    return value
+
+
 def positive_number(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or value <= 0:
@@ -100,7 +122,10 @@ def choice(value, options, name):
 def _numeric_array(value, name):
     if value is None:
         raise TypeError(f"{name} must be an array of numbers, got None")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as error:                     # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array
