@@ -73,3 +73,17 @@ def test_nan_propagates_into_the_losses():
     assert np.isnan(K.mse_loss(y, z))
     assert np.isnan(K.sigmoid_bce_loss(y, z))
     assert np.isnan(K.softmax_cce_loss(y, z))
+
+
+@pytest.mark.parametrize("n_out", [3, 700])       # the stack and the heap accumulator
+def test_float32_bias_gradients_are_accumulated_in_double(n_out):
+    # 2**24 + 1 == 2**24 in float32: a float32 running sum would lose all the ones
+    dZ = np.ones((1001, n_out), np.float32)
+    dZ[0] = 2.0**24
+    exact = 2.0**24 + 1000
+    X, W = np.zeros((1001, 1), np.float32), np.zeros((1, n_out), np.float32)
+    _, db, _ = K.dense_backward(X, W, dZ, need_dX=False)
+    np.testing.assert_array_equal(db, np.float32(exact))
+    b = np.zeros(n_out, np.float32)
+    K.dense_backward_sgd(X, W.copy(), b, dZ, 1.0, need_dX=False)
+    np.testing.assert_array_equal(b, np.float32(-exact))
