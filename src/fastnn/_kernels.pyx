@@ -683,6 +683,10 @@ cdef void _column_sums(const floating* G, Py_ssize_t n_rows, Py_ssize_t n_cols,
     cdef double on_stack[_STACK_SUMS]
     cdef double* acc = on_stack
     cdef Py_ssize_t i, j
+    if n_rows == 1:                         # per-sample training: nothing to accumulate
+        for j in range(n_cols):
+            out[j] = alpha * G[j] + (beta * out[j] if beta != 0 else 0)
+        return
     if n_cols > _STACK_SUMS:
         acc = <double*>malloc(n_cols * sizeof(double))
         if acc == NULL:                     # no memory for the buffer: sum in place
