@@ -87,3 +87,10 @@ def test_float32_bias_gradients_are_accumulated_in_double(n_out):
     b = np.zeros(n_out, np.float32)
     K.dense_backward_sgd(X, W.copy(), b, dZ, 1.0, need_dX=False)
     np.testing.assert_array_equal(b, np.float32(-exact))
+
+
+def test_an_overflowing_mse_is_inf_on_both_backends_without_warnings(backend):
+    y = np.full((1, 2), 1e154)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert backend.mse_loss(y, np.zeros((1, 2))) == np.inf

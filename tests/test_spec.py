@@ -157,3 +157,19 @@ def test_9_numerical_gradient_agrees_with_backpropagation(backend, loss, output,
         Z = X @ net.weights[0] + net.biases[0]
         assert np.min(np.abs(Z)) > 1e-3
     assert fastnn.check_gradients(net, X, y, loss=loss, h=1e-5) < 1e-7
+
+
+@pytest.mark.parametrize("loss,output", [("mse", "sigmoid"), ("bce", "sigmoid"), ("cce", "softmax")])
+def test_9_gradient_check_of_a_float32_network(backend, loss, output):
+    # central differences are taken in float64; the analytic side is float32
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 3))
+    y = np.eye(2)[rng.integers(0, 2, 6)] if loss == "cce" else rng.uniform(0, 1, (6, 2))
+    net = Network([3, fastnn.Layer(5, "tanh"), fastnn.Layer(2, output)], seed=7,
+                  dtype=np.float32, backend=backend)
+    before = net.parameters.copy()
+    numeric = fastnn.numerical_gradient(net, X, y, loss=loss)
+    assert numeric.dtype == np.float64
+    np.testing.assert_allclose(net.gradients(X, y, loss=loss), numeric, rtol=1e-3, atol=1e-6)
+    assert fastnn.check_gradients(net, X, y, loss=loss) < 1e-3     # 0.985 before the fix
+    np.testing.assert_array_equal(net.parameters, before)

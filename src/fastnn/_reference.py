@@ -100,8 +100,10 @@ def sgd_update(params, grads, learning_rate):
 
 
 def mse_loss(y_true, y_pred):
-    """L := mean((y_pred - y_true)^2) over all elements."""
-    return float(np.mean((y_pred - y_true) ** 2, dtype=np.float64))
+    """L := mean((y_pred - y_true)^2) over all elements (inf, silently, when it overflows,
+    as in the compiled kernel)."""
+    with np.errstate(over="ignore"):
+        return float(np.mean((y_pred - y_true) ** 2, dtype=np.float64))
 
 
 def mse_gradient(y_true, y_pred, out=None):
