@@ -425,3 +425,31 @@ def test_load_accepts_a_binary_file_object(tmp_path):
     net.save(path)
     loaded = Network.load(_io.BytesIO(path.read_bytes()))
     np.testing.assert_array_equal(loaded.parameters, net.parameters)
+
+
+def test_a_huge_epoch_cap_with_a_target_loss_reserves_nothing_up_front():
+    import tracemalloc
+    X = np.array([[-2.0, -1.0], [25.0, 6.0], [17.0, 4.0], [-15.0, -6.0]])
+    net = Network([2, 2, 1], seed=0)
+    tracemalloc.start()
+    try:
+        history = net.fit(X, [1, 0, 0, 1], epochs=10**9, learning_rate=0.1, target_loss=1e-3,
+                          shuffle=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert history.stopped == "target_loss" and history.epochs < 10**4
+    assert peak < 16 * 2**20          # was 8 GB: a loss slot for each of 10**9 epochs
+
+
+def test_epochs_split_over_many_compiled_calls_give_the_same_history(backend, monkeypatch):
+    from fastnn import training
+    X = np.random.default_rng(0).standard_normal((9, 2))
+    y = (X[:, 0] > 0).astype(float)
+    whole = Network([2, 3, 1], seed=0, backend=backend)
+    h_whole = whole.fit(X, y, epochs=40, batch_size=4, seed=1)
+    monkeypatch.setattr(training, "_MAX_CHUNK_EPOCHS", 7)
+    split = Network([2, 3, 1], seed=0, backend=backend)
+    h_split = split.fit(X, y, epochs=40, batch_size=4, seed=1)
+    assert h_split.loss == h_whole.loss
+    np.testing.assert_array_equal(split.parameters, whole.parameters)
