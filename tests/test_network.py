@@ -453,3 +453,72 @@ def test_epochs_split_over_many_compiled_calls_give_the_same_history(backend, mo
     h_split = split.fit(X, y, epochs=40, batch_size=4, seed=1)
     assert h_split.loss == h_whole.loss
     np.testing.assert_array_equal(split.parameters, whole.parameters)
+
+
+def _separable(seed, n):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    return X, (X @ np.array([1.0, -2.0, 0.5, 0.0, 1.5]) + rng.standard_normal(n) > 0) * 1.0
+
+
+def test_validation_loss_is_recorded_after_every_epoch(backend):
+    X, y = _separable(0, 60)
+    X_val, y_val = _separable(1, 30)
+    net = Network([5, 6, 1], seed=0, backend=backend)
+    history = net.fit(X, y, epochs=5, batch_size=4, shuffle=False,
+                      validation_data=(X_val, y_val))
+    assert history.stopped == "epochs" and history.best_epoch is None
+    # the same epochs one fit at a time, the validation loss read after each
+    replay = Network([5, 6, 1], seed=0, backend=backend)
+    expected = []
+    for _ in range(5):
+        replay.fit(X, y, epochs=1, batch_size=4, shuffle=False)
+        expected.append(replay.loss(X_val, y_val))
+    assert history.val_loss == expected
+    np.testing.assert_array_equal(net.parameters, replay.parameters)   # nothing restored
+
+
+def test_patience_stops_at_the_best_validation_epoch_and_restores_it(backend):
+    X, y = _separable(0, 200)
+    X_val, y_val = _separable(1, 100)
+    net = Network([5, 64, 1], seed=0, backend=backend)
+    history = net.fit(X, y, epochs=500, learning_rate=0.5, batch_size=8, seed=1, patience=10,
+                      validation_data=(X_val, y_val))
+    assert history.stopped == "patience"
+    assert history.best_epoch == 1 + int(np.argmin(history.val_loss))
+    assert history.epochs == len(history.val_loss) == history.best_epoch + 10
+    assert net.loss(X_val, y_val) == min(history.val_loss)      # the best epoch's parameters
+
+
+def test_patience_without_validation_data_watches_the_training_loss(backend):
+    X, y = _separable(0, 200)
+    net = Network([5, 8, 1], seed=0, backend=backend)
+    history = net.fit(X, y, epochs=300, learning_rate=0.5, batch_size=8, seed=1, patience=5,
+                      min_delta=1e-3)
+    assert history.stopped == "patience" and history.val_loss == []
+    best = history.best_epoch
+    assert history.epochs == best + 5
+    # no later epoch improved on the best by more than min_delta
+    assert min(history.loss[best:]) >= history.loss[best - 1] - 1e-3
+    assert history.loss[best - 1] < min(history.loss[:best - 1], default=np.inf) - 1e-3
+
+
+@pytest.mark.parametrize("changes, exc, words", [
+    ({"patience": 0}, ValueError, ["patience", ">= 1"]),
+    ({"patience": 2.5}, ValueError, ["patience"]),
+    ({"min_delta": -1.0}, ValueError, ["min_delta", ">= 0"]),
+    ({"validation_data": np.zeros((3, 5))}, TypeError, ["validation_data", "pair"]),
+    ({"validation_data": (np.zeros((3, 4)), np.zeros(3))}, ValueError, ["X_val", "4 features"]),
+    ({"validation_data": (np.zeros((3, 5)), np.zeros(2))}, ValueError, ["X_val", "y_val", "3", "2"]),
+    ({"validation_data": (np.full((3, 5), np.nan), np.zeros(3))}, ValueError, ["X_val", "NaN"]),
+])
+def test_bad_early_stopping_arguments_are_refused_and_change_nothing(backend, changes, exc, words):
+    X, y = _separable(0, 20)
+    net = Network([5, 3, 1], seed=0, backend=backend)
+    before = net.parameters.copy()
+    with pytest.raises(exc) as info:
+        net.fit(X, y, epochs=3, **changes)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.history is None

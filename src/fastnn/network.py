@@ -206,7 +206,8 @@ class Network:
     # -- training ----------------------------------------------------------------------
 
     def fit(self, X, y, epochs=1000, learning_rate=0.1, batch_size=1, loss=None, shuffle=True,
-            seed=None, target_loss=None, verbose=False):
+            seed=None, target_loss=None, verbose=False, patience=None, min_delta=0.0,
+            validation_data=None):
         """Train by gradient descent; returns the ``History``.
 
         batch_size=1 is per-sample (stochastic) gradient descent, batch_size=k
@@ -223,6 +224,14 @@ class Network:
         fraction of a second: the model is left at the end of the last
         completed epoch, ``history`` holds those epochs (stopped="interrupted")
         and KeyboardInterrupt propagates.
+
+        Early stopping: ``validation_data=(X_val, y_val)`` records the loss on
+        held-out data after every epoch (``history.val_loss``); with
+        ``patience=k``, training stops when the validation loss (or, without
+        validation data, the training loss) has not fallen by more than
+        ``min_delta`` for k epochs, and the parameters of the best epoch
+        (``history.best_epoch``) are restored (stopped="patience"). Both run
+        one compiled call per epoch.
         """
         loss = self._loss(loss)
         self._trainable()
@@ -237,11 +246,27 @@ class Network:
             rng=self._rng if seed is None else np.random.default_rng(validation.seed(seed)),
             target_loss=None if target_loss is None
             else validation.positive_number(target_loss, "target_loss"),
-            verbose=verbose)
+            verbose=verbose,
+            patience=None if patience is None else validation.positive_int(patience, "patience"),
+            min_delta=validation.non_negative_number(min_delta, "min_delta"),
+            validation_loss=None if validation_data is None
+            else self._validation_loss(validation_data, loss))
         with self._lock:
             training.run(self._backend, X, Y, self._params, self._sizes, self._activations,
                          plan, record=self._record_history)
             return self.history
+
+    def _validation_loss(self, validation_data, loss):
+        """A function giving the loss on (X_val, y_val) at the current parameters."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(f"validation_data must be a pair (X_val, y_val), got "
+                            f"{type(validation_data).__name__}")
+        X_val, _ = validation.as_samples(validation_data[0], self._sizes[0], self.dtype,
+                                         "X_val")
+        Y_val = validation.as_targets(validation_data[1], X_val.shape[0], self._sizes[-1],
+                                      loss, self.dtype, "y_val", "X_val")
+        loss_value = _loss_function(self._backend, loss)[0]
+        return lambda: loss_value(Y_val, self._forward(X_val, logits=loss != "mse")[-1])
 
     def _record_history(self, history):
         self.history = history

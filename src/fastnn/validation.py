@@ -51,7 +51,7 @@ def as_samples(X, n_features, dtype, name="X"):
     return _finite(np.ascontiguousarray(array, dtype=dtype), name), single
 
 
-def as_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
+def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X"):
     """y as a C-contiguous (n_samples, n_outputs) array; class labels one-hot for 'cce'."""
     array = _numeric_array(y, name)
     if loss == "cce" and array.ndim == 1 and n_outputs > 1:
@@ -69,8 +69,8 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}), "
                          f"got shape {array.shape}")
     if array.shape[0] != n_samples:
-        raise ValueError(f"X and {name} must hold the same number of samples: "
-                         f"X has {n_samples}, {name} has {array.shape[0]}")
+        raise ValueError(f"{samples_name} and {name} must hold the same number of samples: "
+                         f"{samples_name} has {n_samples}, {name} has {array.shape[0]}")
     array = _finite(np.ascontiguousarray(array, dtype=dtype), name)
     if loss in ("bce", "cce") and (array.min() < 0 or array.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for loss {loss!r}, got values from "
@@ -104,6 +104,13 @@ def positive_number(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def non_negative_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
