@@ -34,6 +34,12 @@ def dtype(request):
     return request.param
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request):
+    """A Network backend by name."""
+    return request.param
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261124)

@@ -6,11 +6,6 @@ import fastnn
 from fastnn import Layer, ModelFormatError, Network, TrainingDivergedError
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def backend(request):
-    return request.param
-
-
 def blobs(n=60, seed=0):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 3, n)

@@ -50,8 +50,9 @@ def test_train_epochs_matches_reference(rng, dtype, loss, last, batch_size, shuf
     for k in (K, R):
         params = network(np.random.default_rng(1), dtype)
         losses = np.zeros(epochs)
-        ran, stop = k.train_epochs(X, Y, params, SIZES, acts, loss, 0.1, batch_size, epochs,
-                                   order, 0.0, losses)
+        ran, stop = k.train_epochs(X, Y, params, SIZES, acts, loss, batch_size, epochs,
+                                   learning_rate=0.1, order=order, target_loss=0.0,
+                                   losses_out=losses)
         results.append((ran, stop, losses, params))
     (ran_k, stop_k, losses_k, params_k), (ran_r, stop_r, losses_r, params_r) = results
     assert (ran_k, stop_k) == (ran_r, stop_r) == (epochs, 0)
@@ -64,13 +65,14 @@ def test_train_epochs_restores_the_epoch_start_on_divergence(dtype):
     Y = np.array([[1e3], [-1e3]], dtype)
     params = np.full(2 * 4 + 4 + 4 + 1, 0.5, dtype)
     losses = np.zeros(100)
-    ran, stop = K.train_epochs(X, Y, params, [2, 4, 1], ["identity", "identity"], "mse", 1.0,
-                               1, 100, None, 0.0, losses)
+    ran, stop = K.train_epochs(X, Y, params, [2, 4, 1], ["identity", "identity"], "mse", 1, 100,
+                               learning_rate=1.0, losses_out=losses)
     assert stop == K.STOP_DIVERGED and not np.isfinite(losses[ran - 1])
     assert np.all(np.isfinite(params))
     # replaying the finite epochs reaches exactly the restored state
     replay = np.full_like(params, 0.5)
-    K.train_epochs(X, Y, replay, [2, 4, 1], ["identity", "identity"], "mse", 1.0, 1, ran - 1)
+    K.train_epochs(X, Y, replay, [2, 4, 1], ["identity", "identity"], "mse", 1, ran - 1,
+                   learning_rate=1.0)
     np.testing.assert_array_equal(params, replay)
 
 
@@ -79,8 +81,8 @@ def test_train_epochs_counts_overflowed_parameters_as_divergence(module, dtype):
     params = np.array([1.0, 0.0], dtype)
     losses = np.zeros(3)
     ran, stop = module.train_epochs(np.ones((1, 1), dtype), np.zeros((1, 1), dtype), params,
-                                    [1, 1], ["identity"], "mse", float(np.finfo(dtype).max),
-                                    1, 3, None, 0.0, losses)
+                                    [1, 1], ["identity"], "mse", 1, 3,
+                                    learning_rate=float(np.finfo(dtype).max), losses_out=losses)
     assert (ran, stop) == (1, K.STOP_DIVERGED)
     assert losses[0] == 1.0                      # finite: measured before the update
     np.testing.assert_array_equal(params, [1.0, 0.0])
@@ -104,6 +106,7 @@ def good_args(dtype=np.float64):
 
 
 _SHARED = np.zeros(66)       # one buffer behind two arguments
+_SHARED_X = np.zeros(20)
 BAD_TRAINING = {
     "order out of range": ({"order": np.array([[0, 1, 2, 4], [0, 1, 2, 3]])}, ValueError, ["order", "[0, 4)"]),
     "order negative": ({"order": np.array([[0, 1, -1, 3], [0, 1, 2, 3]])}, ValueError, ["order"]),
@@ -135,6 +138,28 @@ BAD_TRAINING = {
     "target None": ({"target_loss": None}, TypeError, ["target_loss", "real number"]),
     "activations None": ({"activations": None}, TypeError, ["activations", "list", "NoneType"]),
     "loss a list": ({"loss": ["mse"]}, ValueError, ["loss", "['mse']"]),
+    "unknown optimizer": ({"optimizer": "lbfgs"}, ValueError, ["optimizer", "'lbfgs'", "'adam'"]),
+    "optimizer not a string": ({"optimizer": 1}, ValueError, ["optimizer", "1"]),
+    "state missing": ({"optimizer": "adagrad"}, ValueError, ["state", "66 values", "None"]),
+    "state wrong size": ({"optimizer": "adagrad", "state": np.zeros(10)}, ValueError, ["state", "(66,)", "(10,)"]),
+    "state wrong dtype": ({"optimizer": "adagrad", "state": np.zeros(66, np.float32)}, ValueError, ["state", "float64", "float32"]),
+    "state read-only": ({"optimizer": "adagrad", "state": np.broadcast_to(0.0, (66,))}, ValueError, ["state", "writeable"]),
+    "state a list": ({"optimizer": "adagrad", "state": [0.0] * 66}, ValueError, ["state", "list"]),
+    "state overlaps params": ({"optimizer": "adagrad", "params": _SHARED[:66], "state": _SHARED[:66]}, ValueError, ["state", "params"]),
+    "hyperparameters short": ({"hyperparameters": np.zeros(3)}, ValueError, ["hyperparameters", "16 values", "3"]),
+    "hyperparameters int": ({"hyperparameters": np.zeros(16, int)}, ValueError, ["hyperparameters", "float64", "int64"]),
+    "counters float": ({"counters": np.zeros(3)}, ValueError, ["counters", "int64", "float64"]),
+    "counters short": ({"counters": np.zeros(2, np.int64)}, ValueError, ["counters", "(3,)", "(2,)"]),
+    "counters negative": ({"counters": np.array([0, -1, 0])}, ValueError, ["counters", ">= 0"]),
+    "counters inside X": ({"X": _SHARED_X.reshape(4, 5), "counters": _SHARED_X[:3].view(np.int64)}, ValueError, ["counters shares memory with X"]),
+    "unknown schedule": ({"schedule": "warm"}, ValueError, ["schedule", "'warm'", "'cosine'"]),
+    "schedule parameters short": ({"schedule": "step", "schedule_parameters": np.ones(2)}, ValueError, ["schedule_parameters", "4 values", "2"]),
+    "clip negative": ({"clip_norm": -1.0}, ValueError, ["clip_norm", ">= 0"]),
+    "clip nan": ({"clip_norm": float("nan")}, ValueError, ["clip_norm", "nan"]),
+    "clip a string": ({"clip_norm": "1"}, TypeError, ["clip_norm", "real number"]),
+    "rprop mini-batches": ({"optimizer": "rprop", "state": np.zeros(132)}, ValueError, ["rprop", "full batches", "batch_size=2"]),
+    "rates_out short": ({"rates_out": np.zeros(1)}, ValueError, ["rates_out", "2 values"]),
+    "rates_out inside losses_out": ({"losses_out": _SHARED[:2], "rates_out": _SHARED[1:3]}, ValueError, ["rates_out", "losses_out"]),
 }
 
 

@@ -1,5 +1,5 @@
 """Type stub of the compiled kernels (fastnn._kernels and fastnn._kernels_avx2)."""
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +13,10 @@ INSTRUCTION_SET: str
 STOP_EPOCHS: int
 STOP_TARGET: int
 STOP_DIVERGED: int
+STOP_REASONS: Tuple[str, ...]
+OPTIMIZERS: Tuple[str, ...]
+HYPERPARAMETERS: Tuple[str, ...]
+SCHEDULES: Tuple[str, ...]
 
 def cpu_has_avx2_fma() -> bool: ...
 def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray, activation: str = ...,
@@ -42,9 +46,25 @@ def softmax_cce_gradient(y_true: FloatArray, z: FloatArray,
 def all_finite(X: FloatArray) -> bool: ...
 def network_forward(X: FloatArray, params: FloatArray, layer_sizes: Sequence[int],
                     activations: Sequence[str], out: Optional[FloatArray] = ...) -> FloatArray: ...
+def network_gradient(X: FloatArray, Y: FloatArray, params: FloatArray,
+                     layer_sizes: Sequence[int], activations: Sequence[str], loss: str,
+                     out: Optional[FloatArray] = ...) -> Tuple[float, FloatArray]: ...
+def parameter_offsets(layer_sizes: Sequence[int]) -> List[int]: ...
+def state_size(optimizer: str, hyperparameters: Optional[NDArray[np.float64]],
+               n_params: int) -> int: ...
+def optimizer_update(params: FloatArray, grads: FloatArray, state: Optional[FloatArray],
+                     optimizer: str, hyperparameters: Optional[NDArray[np.float64]],
+                     learning_rate: float, step: int, w_end: Optional[int] = ...) -> None: ...
+def learning_rate_at(schedule: str, schedule_parameters: Optional[NDArray[np.float64]],
+                     base_rate: float, epoch: int, samples: int = ...) -> float: ...
 def train_epochs(X: FloatArray, Y: FloatArray, params: FloatArray, layer_sizes: Sequence[int],
-                 activations: Sequence[str], loss: str, learning_rate: float, batch_size: int,
-                 epochs: int, order: Optional[NDArray[np.integer]] = ...,
-                 target_loss: float = ..., losses_out: Optional[NDArray[np.float64]] = ...
-                 ) -> Tuple[int, int]: ...
+                 activations: Sequence[str], loss: str, batch_size: int, epochs: int,
+                 optimizer: str = ..., hyperparameters: Optional[NDArray[np.float64]] = ...,
+                 learning_rate: float = ..., state: Optional[FloatArray] = ...,
+                 counters: Optional[NDArray[np.int64]] = ..., schedule: str = ...,
+                 schedule_parameters: Optional[NDArray[np.float64]] = ...,
+                 clip_norm: float = ..., order: Optional[NDArray[np.integer]] = ...,
+                 target_loss: float = ..., losses_out: Optional[NDArray[np.float64]] = ...,
+                 rates_out: Optional[NDArray[np.float64]] = ...) -> Tuple[int, int]: ...
+def _set_fused_sgd(enabled: bool) -> bool: ...
 def _set_blas_threshold(threshold: int) -> int: ...

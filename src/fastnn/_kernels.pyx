@@ -328,6 +328,8 @@ cdef tuple _shape(object a):
 
 
 cdef str _dtype_name(int typenum):
+    if typenum == cnp.NPY_INT64:
+        return "int64"
     return "float32" if typenum == cnp.NPY_FLOAT32 else "float64"
 
 
@@ -675,19 +677,21 @@ cdef enum:
 
 
 cdef void _column_sums(const floating* G, Py_ssize_t n_rows, Py_ssize_t n_cols,
-                       floating alpha, floating beta, floating* out) noexcept nogil:
+                       floating alpha, floating beta, floating* out,
+                       double* scratch) noexcept nogil:
     """out := alpha * sum over rows of G + beta * out, the sums accumulated in double.
 
     (In float32, 10^6 rows of 0.1 sum to 100958 when accumulated in float32.)
+    scratch: n_cols doubles, or NULL (then the stack, or the heap for wide layers).
     """
     cdef double on_stack[_STACK_SUMS]
-    cdef double* acc = on_stack
+    cdef double* acc = scratch if scratch != NULL else on_stack
     cdef Py_ssize_t i, j
     if n_rows == 1:                         # per-sample training: nothing to accumulate
         for j in range(n_cols):
             out[j] = alpha * G[j] + (beta * out[j] if beta != 0 else 0)
         return
-    if n_cols > _STACK_SUMS:
+    if scratch == NULL and n_cols > _STACK_SUMS:
         acc = <double*>malloc(n_cols * sizeof(double))
         if acc == NULL:                     # no memory for the buffer: sum in place
             for j in range(n_cols):
@@ -703,14 +707,17 @@ cdef void _column_sums(const floating* G, Py_ssize_t n_rows, Py_ssize_t n_cols,
             acc[j] += G[i * n_cols + j]
     for j in range(n_cols):
         out[j] = <floating>(alpha * acc[j] + (beta * out[j] if beta != 0 else 0))
-    if acc != on_stack:
+    if acc != on_stack and acc != scratch:
         free(acc)
 
 
 cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in,
                              const floating* dZ, Py_ssize_t n_out, floating learning_rate,
-                             floating* W, floating* b, floating* dX) noexcept nogil:
-    """dX := dZ @ W.T (skipped when dX is NULL); W -= lr X.T @ dZ; b -= lr sum(dZ)."""
+                             floating* W, floating* b, floating* dX,
+                             double* sums) noexcept nogil:
+    """dX := dZ @ W.T (skipped when dX is NULL); W -= lr X.T @ dZ; b -= lr sum(dZ).
+
+    sums: n_out doubles of scratch, or NULL."""
     if n_samples == 0:
         return
     if dX != NULL:
@@ -718,7 +725,7 @@ cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t
                 <floating>0.0, dX, n_in)
     _matmul(True, False, n_in, n_out, n_samples, -learning_rate, X, n_in, dZ, n_out,
             <floating>1.0, W, n_out)
-    _column_sums(dZ, n_samples, n_out, -learning_rate, <floating>1.0, b)
+    _column_sums(dZ, n_samples, n_out, -learning_rate, <floating>1.0, b, sums)
 
 
 def dense_backward(X, W, dZ, dW=None, db=None, dX=None, need_dX=True):
@@ -762,7 +769,7 @@ cdef _run_dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                 for j in range(n_out):
                     dW[i, j] = 0
         else:
-            _column_sums(&dZ[0, 0], n_samples, n_out, <floating>1.0, <floating>0.0, &db[0])
+            _column_sums(&dZ[0, 0], n_samples, n_out, <floating>1.0, <floating>0.0, &db[0], NULL)
             _matmul(True, False, n_in, n_out, n_samples, <floating>1.0, &X[0, 0], n_in,
                     &dZ[0, 0], n_out, <floating>0.0, &dW[0, 0], n_out)
             if need_dX:
@@ -813,7 +820,7 @@ cdef _run_dense_backward_sgd(const floating[:, ::1] X, const floating[:, ::1] dZ
         return
     with nogil:
         _backward_sgd_rows(&X[0, 0], X.shape[0], W.shape[0], &dZ[0, 0], W.shape[1],
-                           learning_rate, &W[0, 0], &b[0], &dX[0, 0] if need_dX else NULL)
+                           learning_rate, &W[0, 0], &b[0], &dX[0, 0] if need_dX else NULL, NULL)
 
 
 # --------------------------------------------------------------------------
@@ -864,58 +871,65 @@ cdef tuple _loss_inputs(y_true, y_pred, str pred_name):
     return dt, t, p
 
 
-cdef double _loss_rows(const floating* y, const floating* p, Py_ssize_t n, Py_ssize_t m,
-                       int kind) noexcept nogil:
-    """The loss of predictions (or logits) p for targets y, both (n, m) row-major."""
+cdef double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
+                                   Py_ssize_t m, int kind, floating* out) noexcept nogil:
+    """The loss of predictions (or logits) p for targets y, both (n, m) row-major, and,
+    unless out is NULL, out := dL/dp (mse) or dL/dz (the cross-entropies, from logits
+    z = p), in one pass: the cross-entropies compute each exponential once.
+
+    Terms of targets y = 0 contribute exactly 0 (the loss of logits of any
+    finite size is finite unless its true value overflows).
+    """
     cdef Py_ssize_t i, j
-    cdef double total = 0.0, d, z, zmax, lse
+    cdef double total = 0.0, d, z, e, zmax, sum_e, lse, ysum, scale
     if kind == MSE:
+        scale = 2.0 / (n * m)
         for i in range(n * m):
             d = p[i] - y[i]
             total += d * d
+            if out != NULL:
+                out[i] = <floating>(scale * d)
         return total / (n * m)
     if kind == SIGMOID_BCE:
+        # max(z, 0) - z y + log(1 + e^-|z|); sigmoid(z) from the same e^-|z|
+        scale = 1.0 / (n * m)
         for i in range(n * m):
             z = p[i]
-            total += (z if z > 0 else 0) - z * y[i] + log1p(exp(-fabs(z)))
+            e = _exp_nonpositive(-fabs(z))
+            total += (z if z > 0 else 0) - (z * y[i] if y[i] != 0 else 0) + log1p(e)
+            if out != NULL:
+                out[i] = <floating>(scale * ((1.0 if z >= 0 else e) / (1.0 + e) - y[i]))
         return total / (n * m)
-    for i in range(n):              # SOFTMAX_CCE
+    scale = 1.0 / n                 # SOFTMAX_CCE: sum_j y_j (logsumexp(z) - z_j)
+    for i in range(n):
         zmax = p[i * m]
         for j in range(1, m):
             if p[i * m + j] > zmax:
                 zmax = p[i * m + j]
-        lse = 0.0
+        sum_e = 0.0
         for j in range(m):
-            lse += exp(p[i * m + j] - zmax)
-        lse = zmax + log(lse)
+            e = _exp_nonpositive(p[i * m + j] - zmax)
+            sum_e += e
+            if out != NULL:
+                out[i * m + j] = <floating>e
+        lse = zmax + log(sum_e)
+        if lse != lse:          # a NaN logit: the loss is NaN, whatever the targets
+            total += lse
+        ysum = 0.0
         for j in range(m):
-            total += y[i * m + j] * (lse - p[i * m + j])
+            if y[i * m + j] != 0:
+                total += y[i * m + j] * (lse - p[i * m + j])
+                ysum += y[i * m + j]
+        if out != NULL:         # (softmax(z) sum_j y_j - y) / n
+            for j in range(m):
+                out[i * m + j] = <floating>(scale * (out[i * m + j] / sum_e * ysum
+                                                      - y[i * m + j]))
     return total / n
 
 
-cdef void _loss_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
-                              Py_ssize_t m, int kind, floating* out) noexcept nogil:
-    """out := dL/dp (mse) or dL/dz (the cross-entropies, from logits z = p)."""
-    cdef Py_ssize_t i, j
-    cdef double scale, ysum
-    if kind == MSE:
-        scale = 2.0 / (n * m)
-        for i in range(n * m):
-            out[i] = <floating>(scale * (p[i] - y[i]))
-    elif kind == SIGMOID_BCE:
-        scale = 1.0 / (n * m)
-        for i in range(n * m):
-            out[i] = <floating>(scale * (_sigmoid(p[i]) - y[i]))
-    else:                           # SOFTMAX_CCE
-        scale = 1.0 / n
-        for i in range(n):
-            ysum = 0.0
-            for j in range(m):
-                out[i * m + j] = p[i * m + j]
-                ysum += y[i * m + j]
-            _activate_row(out + i * m, m, SOFTMAX)
-            for j in range(m):
-                out[i * m + j] = <floating>(scale * (out[i * m + j] * ysum - y[i * m + j]))
+cdef inline double _loss_rows(const floating* y, const floating* p, Py_ssize_t n,
+                              Py_ssize_t m, int kind) noexcept nogil:
+    return _loss_and_gradient_rows(y, p, n, m, kind, <floating*>NULL)
 
 
 cdef double _run_loss(y_true, y_pred, int kind, str pred_name) except? -1.0:
@@ -950,7 +964,7 @@ cdef object _run_loss_gradient(y_true, y_pred, int kind, str pred_name, out):
 cdef _run_loss_gradient_typed(const floating[:, ::1] y, const floating[:, ::1] p, int kind,
                               floating[:, ::1] out):
     with nogil:
-        _loss_gradient_rows(&y[0, 0], &p[0, 0], p.shape[0], p.shape[1], kind, &out[0, 0])
+        _loss_and_gradient_rows(&y[0, 0], &p[0, 0], p.shape[0], p.shape[1], kind, &out[0, 0])
 
 
 def mse_loss(y_true, y_pred):
@@ -993,4 +1007,5 @@ def softmax_cce_gradient(y_true, z, out=None):
 # Whole networks: the forward pass and training epochs in one call each
 # --------------------------------------------------------------------------
 
+include "_optimizers.pxi"
 include "_network.pxi"

@@ -44,6 +44,8 @@ cdef int _raise_pending(PyObject** pending) except -1:
 
 #: Why train_epochs returned: all epochs ran, the target loss was reached, the loss diverged.
 STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVERGED
+#: The engine's stop reasons by code (an interrupt raises the signal handler's exception).
+STOP_REASONS = ("epochs", "target_loss", "diverged", "interrupted")
 
 cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
 
@@ -158,34 +160,187 @@ cdef _network_forward(const floating[:, ::1] X, const floating[::1] params,
             layer_in = layer_out
 
 
-def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
-                 epochs, order=None, target_loss=0.0, losses_out=None):
-    """Run up to `epochs` epochs of mini-batch SGD on a feedforward network, in place.
+# --------------------------------------------------------------------------
+# The training engine: one batch (forward, fused loss and gradient, backward
+# with the update of each layer as soon as its gradient is known), whole epochs
+# of batches, and the gradient of a loss over a batch for Network.gradients.
+# --------------------------------------------------------------------------
 
-    Per batch: forward through every layer, the loss, then backward layer by
-    layer with each layer's SGD update fused into its weight-gradient GEMM
-    (W -= lr A_prev.T @ dZ, b -= lr sum(dZ)). The whole loop runs without the
-    GIL and without allocating.
+cdef struct Engine:
+    # the network
+    const long long* sizes          # n_layers + 1 layer sizes
+    const int* codes                # n_layers activation codes
+    Py_ssize_t n_layers
+    const Py_ssize_t* offsets       # offsets[l]: layer l's W in params; offsets[n_layers] = n_params
+    int kind                        # the loss
+    # workspace of one batch (of the call's dtype): every layer's outputs, two gradient
+    # buffers used in turn, column sums (double)
+    void* acts
+    const Py_ssize_t* act_offsets   # of each layer's outputs in acts
+    void* grad_a
+    void* grad_b
+    double* sums
+    # the update
+    void* grads                     # the flat gradient (layout of params); NULL: fused SGD
+    void* state
+    Optimizer opt
+    double clip_norm                # 0: none
 
-    X (n_samples, n_in), Y (n_samples, n_out); params: the flat parameter
-    buffer (per layer W (n_in, n_out) row-major, then b), updated in place;
-    layer_sizes [n_in, ..., n_out]; activations: one name per layer; loss:
-    "mse", "bce" (sigmoid output, computed from the logits) or "cce" (softmax
-    output, from the logits). order: None (samples in order) or an int64 array
-    (epochs, n_samples) holding each epoch's permutation. The epoch loss is the
-    sample-weighted mean of the batch losses, each measured before its update.
-    Training stops after an epoch whose loss is below target_loss, or at once
-    when the loss or a parameter is not finite after an epoch (params are then
-    restored to the start of that epoch). losses_out (epochs,) float64 receives
-    the epoch losses.
 
-    Signals (Ctrl-C) are handled between batches, within a fraction of a
-    second: params are restored to the start of the interrupted epoch, the
-    losses of the completed epochs are in losses_out, and the signal
-    handler's exception (KeyboardInterrupt) propagates.
+cdef bint _fused_sgd_enabled = True
 
-    Returns (epochs_run, stop), stop one of STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED.
+
+def _set_fused_sgd(bint enabled):
+    """Allow the fused plain-SGD path (for tests and measurement only); returns the previous."""
+    global _fused_sgd_enabled
+    previous = _fused_sgd_enabled
+    _fused_sgd_enabled = enabled
+    return previous
+
+
+cdef bint _is_plain_sgd(const Optimizer* opt, double clip_norm) noexcept nogil:
+    """True when the rule is p -= lr g, which the fused path computes inside the dW GEMM."""
+    return (opt.rule == OPT_SGD and opt.h[H_MOMENTUM] == 0 and opt.h[H_WEIGHT_DECAY] == 0
+            and clip_norm == 0 and _fused_sgd_enabled)
+
+
+cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ssize_t rows,
+                        floating* params, bint update) noexcept nogil:
+    """Forward, loss and backward over one batch; returns its loss (before any update).
+
+    Writes the gradient into e.grads (unless fused SGD); with `update`, applies
+    the optimizer to each layer as soon as its gradient is known (after all
+    layers when the gradient is clipped by its global norm).
     """
+    cdef Py_ssize_t l, i, n_in, n_out, n_layers = e.n_layers
+    cdef Py_ssize_t n_out_last = e.sizes[n_layers]
+    cdef const floating* layer_in
+    cdef floating* acts = <floating*>e.acts
+    cdef floating* grads = <floating*>e.grads
+    cdef floating* state = <floating*>e.state
+    cdef floating* W
+    cdef floating* out
+    cdef floating* grad = <floating*>e.grad_a
+    cdef floating* grad_prev = <floating*>e.grad_b
+    cdef floating* swap
+    cdef int act
+    cdef bint fused = update and grads == NULL
+    cdef bint clipped = update and e.clip_norm > 0
+    cdef double loss, norm, scale
+    # forward; the cross-entropies keep the output layer's logits
+    layer_in = xb
+    for l in range(n_layers):
+        act = IDENTITY if l == n_layers - 1 and e.kind != MSE else e.codes[l]
+        W = params + e.offsets[l]
+        out = acts + e.act_offsets[l]
+        _forward_rows(layer_in, rows, e.sizes[l], W, W + e.sizes[l] * e.sizes[l + 1],
+                      e.sizes[l + 1], act, out)
+        layer_in = out
+    # the loss and its gradient with respect to the output layer's pre-activation
+    out = acts + e.act_offsets[n_layers - 1]
+    loss = _loss_and_gradient_rows(yb, out, rows, n_out_last, e.kind, grad)
+    if e.kind == MSE:
+        for i in range(rows):
+            _activation_backward_row(out + i * n_out_last, grad + i * n_out_last,
+                                     grad + i * n_out_last, n_out_last, e.codes[n_layers - 1])
+    if update:
+        e.opt.step += 1
+    # backward
+    for l in range(n_layers - 1, -1, -1):
+        n_in, n_out = e.sizes[l], e.sizes[l + 1]
+        layer_in = xb if l == 0 else acts + e.act_offsets[l - 1]
+        W = params + e.offsets[l]
+        if fused:               # W -= lr X.T dZ inside the GEMM, b -= lr sum(dZ)
+            _backward_sgd_rows(layer_in, rows, n_in, grad, n_out, <floating>e.opt.learning_rate,
+                               W, W + n_in * n_out, grad_prev if l > 0 else NULL, e.sums)
+        else:
+            if l > 0:           # dX := dZ W.T, with W before its update
+                _matmul(False, True, rows, n_in, n_out, <floating>1.0, grad, n_out, W, n_out,
+                        <floating>0.0, grad_prev, n_in)
+            _matmul(True, False, n_in, n_out, rows, <floating>1.0, layer_in, n_in, grad, n_out,
+                    <floating>0.0, grads + e.offsets[l], n_out)
+            _column_sums(grad, rows, n_out, <floating>1.0, <floating>0.0,
+                         grads + e.offsets[l] + n_in * n_out, e.sums)
+            if update and not clipped:
+                _update_layer(&e.opt, params, grads, state, e.offsets[l],
+                              e.offsets[l] + n_in * n_out, e.offsets[l + 1])
+        if l > 0:
+            for i in range(rows):
+                _activation_backward_row(layer_in + i * n_in, grad_prev + i * n_in,
+                                         grad_prev + i * n_in, n_in, e.codes[l - 1])
+            swap = grad
+            grad = grad_prev
+            grad_prev = swap
+    if clipped:                 # torch.nn.utils.clip_grad_norm_: g *= max / (|g| + 1e-6) if < 1
+        norm = sqrt(_sum_of_squares(grads, e.offsets[n_layers]))
+        scale = e.clip_norm / (norm + 1e-6)
+        if scale < 1.0:
+            for i in range(e.offsets[n_layers]):
+                grads[i] = <floating>(grads[i] * scale)
+        for l in range(n_layers):
+            _update_layer(&e.opt, params, grads, state, e.offsets[l],
+                          e.offsets[l] + e.sizes[l] * e.sizes[l + 1], e.offsets[l + 1])
+    return loss
+
+
+cdef double _sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef double s0 = 0.0, s1 = 0.0
+    cdef Py_ssize_t i = 0
+    while i + 2 <= n:
+        s0 += <double>x[i] * x[i]
+        s1 += <double>x[i + 1] * x[i + 1]
+        i += 2
+    if i < n:
+        s0 += <double>x[i] * x[i]
+    return s0 + s1
+
+
+cdef class _Workspace:
+    """The buffers of one engine call, allocated once per call, never inside the loop."""
+    cdef object acts, grad_a, grad_b, sums, act_offsets, offsets
+
+    def __init__(self, sizes, Py_ssize_t batch_size, dtype):
+        cdef Py_ssize_t n_layers = len(sizes) - 1, l, widest = 0, n_activations = 0
+        for l in range(n_layers + 1):
+            widest = max(widest, sizes[l])
+            if l:
+                n_activations += sizes[l]
+        self.acts = np.empty(batch_size * n_activations, dtype)
+        self.grad_a = np.empty(batch_size * widest, dtype)
+        self.grad_b = np.empty(batch_size * widest, dtype)
+        self.sums = np.empty(widest, np.float64)
+        self.offsets = np.asarray(parameter_offsets(sizes), np.intp)
+        self.act_offsets = np.zeros(n_layers + 1, np.intp)
+        self.act_offsets[1:] = np.cumsum(np.asarray(sizes[1:], np.intp) * batch_size)
+
+    cdef void fill(self, Engine* e, const long long* sizes, const int* codes, int kind):
+        e.sizes, e.codes, e.kind = sizes, codes, kind
+        e.n_layers = self.offsets.shape[0] - 1
+        e.offsets = <const Py_ssize_t*>cnp.PyArray_DATA(self.offsets)
+        e.act_offsets = <const Py_ssize_t*>cnp.PyArray_DATA(self.act_offsets)
+        e.acts = cnp.PyArray_DATA(self.acts)
+        e.grad_a = cnp.PyArray_DATA(self.grad_a)
+        e.grad_b = cnp.PyArray_DATA(self.grad_b)
+        e.sums = <double*>cnp.PyArray_DATA(self.sums)
+
+
+def parameter_offsets(layer_sizes):
+    """Where each layer's weights start in the flat parameters, then their total length.
+
+    Layer l's W (n_in x n_out, row-major) is params[offsets[l]:offsets[l] + n_in n_out],
+    its b the n_out values after it.
+    """
+    total = 0
+    offsets = [total]
+    for l in range(len(layer_sizes) - 1):
+        # Python ints: no overflow (and no negative indices: wraparound is off here)
+        total += int(layer_sizes[l]) * int(layer_sizes[l + 1]) + int(layer_sizes[l + 1])
+        offsets.append(total)
+    return offsets
+
+
+cdef tuple _check_training_data(X, Y, params, layer_sizes, activations, loss):
+    """(dtype code, X, Y, params, sizes, codes, loss code) for a training call, all checked."""
     cdef int dt = _float_type(X, "X")
     cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
     cdef cnp.ndarray Ya = _input(Y, "Y", 2, dt, "X")
@@ -207,7 +362,104 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, ba
         raise ValueError(f"loss 'bce' needs a sigmoid output layer, got {ACTIVATIONS[output_code]!r}")
     if kind == SOFTMAX_CCE and output_code != SOFTMAX:
         raise ValueError(f"loss 'cce' needs a softmax output layer, got {ACTIVATIONS[output_code]!r}")
-    cdef double lr = _learning_rate(learning_rate)
+    if Xa.shape[0] == 0:
+        raise ValueError("X must hold at least one sample, got shape (0, ...)")
+    # the parameters are written while X and Y are read
+    _check_disjoint(P, "params", Xa, "X", False)
+    _check_disjoint(P, "params", Ya, "Y", False)
+    return dt, Xa, Ya, P, sizes, codes, kind
+
+
+def network_gradient(X, Y, params, layer_sizes, activations, loss, out=None):
+    """(loss, gradient): the loss over all of (X, Y) and its gradient by backpropagation.
+
+    The gradient is written into out (allocated when None), flat in the layout
+    of params; the backward pass is the training engine's. bce and cce are
+    computed from the output layer's logits, like in training.
+    """
+    dt, Xa, Ya, P, sizes, codes, kind = _check_training_data(X, Y, params, layer_sizes,
+                                                            activations, loss)
+    cdef cnp.ndarray G = _output(out, "out", dt, 0, P.shape[0], 1)
+    _check_disjoint(G, "out", P, "params", False)
+    _check_disjoint(G, "out", Xa, "X", False)
+    _check_disjoint(G, "out", Ya, "Y", False)
+    work = _Workspace(sizes, Xa.shape[0], Xa.dtype)
+    if dt == cnp.NPY_FLOAT32:
+        value = _gradient_typed[float](Xa, Ya, P, sizes, codes, kind, work, G)
+    else:
+        value = _gradient_typed[double](Xa, Ya, P, sizes, codes, kind, work, G)
+    return value, G
+
+
+cdef double _gradient_typed(const floating[:, ::1] X, const floating[:, ::1] Y,
+                            floating[::1] params, const long long[::1] sizes,
+                            const int[::1] codes, int kind, _Workspace work,
+                            floating[::1] grads):
+    cdef Engine e
+    cdef double value
+    work.fill(&e, &sizes[0], &codes[0], kind)
+    e.grads = &grads[0]
+    e.state = NULL
+    e.clip_norm = 0.0
+    with nogil:
+        value = _batch_step(&e, &X[0, 0], &Y[0, 0], X.shape[0], &params[0], False)
+    return value
+
+
+def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epochs,
+                 optimizer="sgd", hyperparameters=None, learning_rate=0.1, state=None,
+                 counters=None, schedule="constant", schedule_parameters=None,
+                 clip_norm=0.0, order=None, target_loss=float("-inf"), losses_out=None,
+                 rates_out=None):
+    """Run up to `epochs` epochs of mini-batch training on a feedforward network, in place.
+
+    Per batch: forward through every layer, the loss and its gradient in one
+    pass, then backward layer by layer; each layer's gradient goes into a flat
+    gradient buffer (the layout of params) and the optimizer updates that
+    layer at once, while it is in cache (after the whole backward pass when
+    clip_norm > 0 clips the gradient by its global norm). Plain SGD (no
+    momentum, weight decay or clipping) folds the update into the weight-
+    gradient GEMM instead (W -= lr A_prev.T @ dZ): the same update, one pass
+    less. The whole loop runs without the GIL and without allocating.
+
+    X (n_samples, n_in), Y (n_samples, n_out); params: the flat parameter
+    buffer, updated in place; layer_sizes [n_in, ..., n_out]; activations:
+    one name per layer; loss: "mse", "bce" (sigmoid output, from the logits)
+    or "cce" (softmax output, from the logits).
+    optimizer: one of OPTIMIZERS; hyperparameters: float64 values named by
+    HYPERPARAMETERS (None: all 0); state: the optimizer's buffers
+    (state_size(...) values, updated in place); counters: int64 [step, epoch,
+    samples] of the state (updates, epochs and samples so far), read at the
+    start and advanced after every completed epoch (None: from 0).
+    learning_rate: the base rate; schedule (one of SCHEDULES) with
+    schedule_parameters (4 float64 values) turns it into each epoch's rate,
+    written to rates_out (epochs,) float64.
+    order: None (samples in order) or an integer array (epochs, n_samples) of
+    each epoch's permutation (copied). The epoch loss is the sample-weighted
+    mean of the batch losses, each measured before its update. Training stops
+    after an epoch whose loss is below target_loss, or at once when the loss
+    or a parameter is not finite after an epoch (params, state and counters
+    are then restored to the start of that epoch). losses_out (epochs,)
+    float64 receives the epoch losses.
+
+    Signals (Ctrl-C) are handled between batches, within a fraction of a
+    second: params, state and counters are restored to the start of the
+    interrupted epoch, the completed epochs' losses are in losses_out, and the
+    signal handler's exception (KeyboardInterrupt) propagates.
+
+    Returns (epochs_run, stop), stop one of STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED.
+    """
+    dt, Xa, Ya, P, sizes, codes, kind = _check_training_data(X, Y, params, layer_sizes,
+                                                            activations, loss)
+    cdef Optimizer opt
+    _setup_optimizer(&opt, optimizer, hyperparameters, learning_rate, P.shape[0])
+    cdef cnp.ndarray S = _state_buffer(state, &opt, dt)
+    cdef double sched[N_SCHEDULE_PARAMETERS]
+    cdef int schedule_code = _schedule_code(schedule)
+    _fill_vector(sched, schedule_parameters, N_SCHEDULE_PARAMETERS, "schedule_parameters")
+    cdef double clip = _as_real(clip_norm, "clip_norm")
+    if not clip >= 0 or clip == float("inf"):
+        raise ValueError(f"clip_norm must be a finite number >= 0 (0: no clipping), got {clip_norm!r}")
     cdef double target = _as_real(target_loss, "target_loss")
     batch_size = _as_count(batch_size, "batch_size")
     epochs = _as_count(epochs, "epochs")
@@ -216,169 +468,141 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, ba
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     cdef Py_ssize_t n = Xa.shape[0]
-    if n == 0:
-        raise ValueError("X must hold at least one sample, got shape (0, ...)")
+    if opt.rule == OPT_RPROP and batch_size < n:
+        raise ValueError(f"optimizer 'rprop' needs full batches (batch_size >= the {n} "
+                         f"samples), got batch_size={batch_size}")
     cdef cnp.ndarray order_a = None
     if order is not None:
         order_a = np.asarray(order)
         if order_a.dtype.kind not in "iu":
             raise TypeError(f"order must hold integer sample indices, got dtype {order_a.dtype}")
-        order_a = np.ascontiguousarray(order_a, dtype=np.int64)
         if order_a.ndim != 2 or order_a.shape[0] < epochs or order_a.shape[1] != n:
             raise ValueError(f"order must have shape ({epochs}, {n}), got {_shape(order_a)}")
+        order_a = np.array(order_a[:epochs], dtype=np.int64, order="C")   # owned by this call
         if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
             raise ValueError(f"order must hold sample indices in [0, {n})")
+    cdef cnp.ndarray C
+    if counters is None:
+        C = np.zeros(3, np.int64)
+    else:
+        C = _output(counters, "counters", cnp.NPY_INT64, 0, 3, 1)
+        if C.min() < 0:
+            raise ValueError(f"counters must hold [step, epoch, samples] >= 0, got {counters}")
     cdef cnp.ndarray losses = _output(losses_out, "losses_out", cnp.NPY_FLOAT64, 0,
-                                      max(epochs, 0), 1)
-    if losses_out is not None and losses.shape[0] < epochs:
-        raise ValueError(f"losses_out must hold {epochs} values")
-    # the parameters and the losses are written while X and Y are read
-    _check_disjoint(P, "params", Xa, "X", False)
-    _check_disjoint(P, "params", Ya, "Y", False)
-    _check_disjoint(losses, "losses_out", P, "params", False)
-    _check_disjoint(losses, "losses_out", Xa, "X", False)
-    _check_disjoint(losses, "losses_out", Ya, "Y", False)
+                                      losses_out.shape[0] if losses_out is not None
+                                      and cnp.PyArray_Check(losses_out) else epochs, 1)
+    cdef cnp.ndarray rates = _output(rates_out, "rates_out", cnp.NPY_FLOAT64, 0,
+                                     rates_out.shape[0] if rates_out is not None
+                                     and cnp.PyArray_Check(rates_out) else epochs, 1)
+    if losses.shape[0] < epochs:
+        raise ValueError(f"losses_out must hold {epochs} values, got {losses.shape[0]}")
+    if rates.shape[0] < epochs:
+        raise ValueError(f"rates_out must hold {epochs} values, got {rates.shape[0]}")
+    # everything written during the call is disjoint from everything else it touches
+    written = ((P, "params"), (S, "state"), (C, "counters"), (losses, "losses_out"),
+               (rates, "rates_out"))
+    for i, (out_a, out_name) in enumerate(written):
+        for in_a, in_name in ((Xa, "X"), (Ya, "Y")) + written[:i]:
+            _check_disjoint(out_a, out_name, in_a, in_name, False)
     batch_size = min(batch_size, n)
+    work = _Workspace(sizes, batch_size, Xa.dtype)
     if dt == cnp.NPY_FLOAT32:
-        return _train_typed[float](Xa, Ya, P, sizes, codes, kind, <float>lr,
-                                   batch_size, epochs, order_a, target, losses)
-    return _train_typed[double](Xa, Ya, P, sizes, codes, kind, lr,
-                                batch_size, epochs, order_a, target, losses)
+        return _train_typed[float](Xa, Ya, P, sizes, codes, kind, &opt, S, C, schedule_code,
+                                   sched, clip, batch_size, epochs, order_a, target, losses,
+                                   rates, work)
+    return _train_typed[double](Xa, Ya, P, sizes, codes, kind, &opt, S, C, schedule_code,
+                                sched, clip, batch_size, epochs, order_a, target, losses,
+                                rates, work)
 
 
 cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] params,
                         const long long[::1] sizes, const int[::1] codes, int kind,
-                        floating learning_rate, Py_ssize_t batch_size, Py_ssize_t epochs,
-                        cnp.ndarray order_a, double target_loss, double[::1] losses):
-    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l
-    cdef Py_ssize_t widest = 0, n_activations = 0
-    for l in range(1, n_layers + 1):
-        widest = max(widest, sizes[l])
-        n_activations += sizes[l]
-    widest = max(widest, sizes[0])
+                        const Optimizer* optimizer, floating[::1] state,
+                        long long[::1] counters, int schedule, const double* sched,
+                        double clip_norm, Py_ssize_t batch_size, Py_ssize_t epochs,
+                        cnp.ndarray order_a, double target_loss, double[::1] losses,
+                        double[::1] rates, _Workspace work):
+    cdef Py_ssize_t n = X.shape[0], n_params = params.shape[0], n_in = sizes[0]
+    cdef Py_ssize_t n_out = sizes[sizes.shape[0] - 1], n_state = state.shape[0]
     dtype = np.float32 if floating is float else np.float64
-    # Workspace, allocated once per call: every layer's outputs for one batch, two
-    # gradient buffers used in turn, the gathered batch, the epoch-start parameters.
-    cdef floating[::1] acts = np.empty(batch_size * n_activations, dtype)
-    cdef floating[::1] grad_a = np.empty(batch_size * widest, dtype)
-    cdef floating[::1] grad_b = np.empty(batch_size * widest, dtype)
-    cdef floating[::1] x_batch = np.empty(batch_size * sizes[0], dtype)
-    cdef floating[::1] y_batch = np.empty(batch_size * sizes[n_layers], dtype)
-    cdef floating[::1] saved = np.empty(params.shape[0], dtype)
+    cdef Engine e
+    work.fill(&e, &sizes[0], &codes[0], kind)
+    e.opt = optimizer[0]
+    e.clip_norm = clip_norm
+    e.state = &state[0] if n_state else NULL
+    cdef floating[::1] grads = None
+    if _is_plain_sgd(optimizer, clip_norm):
+        e.grads = NULL
+    else:
+        grads = np.empty(n_params, dtype)
+        e.grads = &grads[0]
+    # the epoch's start, restored when it diverges or is interrupted; the gathered batch
+    cdef floating[::1] saved = np.empty(n_params, dtype)
+    cdef floating[::1] saved_state = np.empty(n_state, dtype)
+    cdef floating[::1] x_batch = np.empty(batch_size * n_in, dtype)
+    cdef floating[::1] y_batch = np.empty(batch_size * n_out, dtype)
     cdef long long[:, ::1] order = order_a if order_a is not None else None
-    cdef Py_ssize_t[::1] offsets = np.empty(n_layers + 1, np.intp)     # of each W in params
-    cdef Py_ssize_t[::1] act_offsets = np.empty(n_layers + 1, np.intp)  # of each layer's outputs
-    offsets[0] = 0
-    act_offsets[0] = 0
-    for l in range(n_layers):
-        offsets[l + 1] = offsets[l] + sizes[l] * sizes[l + 1] + sizes[l + 1]
-        act_offsets[l + 1] = act_offsets[l] + batch_size * sizes[l + 1]
-    cdef Py_ssize_t epoch = 0, epochs_run = 0, work = 0
+    cdef const long long* epoch_order
+    cdef Py_ssize_t epoch = 0, epochs_run = 0, work_done = 0, start, rows, i, j
+    cdef long long step0 = counters[0], epoch0 = counters[1], samples0 = counters[2]
     cdef int stop = _STOP_EPOCHS, interrupted = 0
     cdef PyObject* pending[3]
-    cdef double epoch_loss
+    cdef double total, epoch_loss
+    cdef const floating* xb
+    cdef const floating* yb
+    e.opt.step = step0
     with nogil:
         for epoch in range(epochs):
             saved[:] = params
-            epoch_loss = _train_one_epoch(
-                &X[0, 0], &Y[0, 0], n, &params[0], &sizes[0], &codes[0], n_layers, kind,
-                learning_rate, batch_size, &order[epoch, 0] if order is not None else NULL,
-                &offsets[0], &act_offsets[0], &acts[0], &grad_a[0], &grad_b[0],
-                &x_batch[0], &y_batch[0], params.shape[0], &work, &interrupted, pending)
+            if n_state:
+                saved_state[:] = state
+            e.opt.learning_rate = _scheduled_rate(schedule, sched, optimizer.learning_rate,
+                                                  epoch0 + epoch, samples0 + epoch * n)
+            rates[epoch] = e.opt.learning_rate
+            epoch_order = &order[epoch, 0] if order is not None else NULL
+            total = 0.0
+            start = 0
+            while start < n:
+                rows = min(batch_size, n - start)
+                if epoch_order != NULL:            # gather the shuffled batch
+                    for i in range(rows):
+                        for j in range(n_in):
+                            x_batch[i * n_in + j] = X[epoch_order[start + i], j]
+                        for j in range(n_out):
+                            y_batch[i * n_out + j] = Y[epoch_order[start + i], j]
+                    xb, yb = &x_batch[0], &y_batch[0]
+                else:
+                    xb, yb = &X[start, 0], &Y[start, 0]
+                total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
+                start += rows
+                work_done += rows * n_params
+                if work_done >= _POLL_WORK:
+                    work_done = 0
+                    if _signal_pending(pending):
+                        interrupted = 1
+                        break
             if interrupted:
                 params[:] = saved
+                if n_state:
+                    state[:] = saved_state
                 stop = _STOP_INTERRUPTED
                 break
+            epoch_loss = total / n
             losses[epoch] = epoch_loss
             epochs_run = epoch + 1
             # NaN or inf loss, or the last updates of the epoch overflowed the parameters
-            if not (epoch_loss - epoch_loss == 0) or not _all_finite(&params[0], params.shape[0]):
+            if not (epoch_loss - epoch_loss == 0) or not _all_finite(&params[0], n_params):
                 params[:] = saved
+                if n_state:
+                    state[:] = saved_state
                 stop = _STOP_DIVERGED
                 break
+            counters[0] = e.opt.step            # the epoch is committed
+            counters[1] = epoch0 + epoch + 1
+            counters[2] = samples0 + (epoch + 1) * n
             if epoch_loss < target_loss:
                 stop = _STOP_TARGET
                 break
     if stop == _STOP_INTERRUPTED:
         _raise_pending(pending)
     return epochs_run, stop
-
-
-cdef double _train_one_epoch(
-        const floating* X, const floating* Y, Py_ssize_t n, floating* params,
-        const long long* sizes, const int* codes, Py_ssize_t n_layers, int kind,
-        floating learning_rate, Py_ssize_t batch_size, const long long* order,
-        const Py_ssize_t* offsets, const Py_ssize_t* act_offsets, floating* acts,
-        floating* grad_a, floating* grad_b, floating* x_batch, floating* y_batch,
-        Py_ssize_t n_params, Py_ssize_t* work, int* interrupted,
-        PyObject** pending) noexcept nogil:
-    """One epoch of SGD over all batches; returns the sample-weighted mean batch loss.
-
-    Polls for signals after a batch once _POLL_WORK work has been done since
-    the last poll; sets *interrupted and returns at once when a handler raised.
-    """
-    cdef Py_ssize_t start, rows, i, j, l
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[n_layers]
-    cdef const floating* xb
-    cdef const floating* yb
-    cdef const floating* layer_in
-    cdef floating* W
-    cdef floating* out
-    cdef floating* grad
-    cdef floating* grad_prev
-    cdef floating* swap
-    cdef int act
-    cdef double total = 0.0
-    start = 0
-    while start < n:
-        rows = min(batch_size, n - start)
-        if order != NULL:                       # gather the shuffled batch
-            for i in range(rows):
-                for j in range(n_in):
-                    x_batch[i * n_in + j] = X[order[start + i] * n_in + j]
-                for j in range(n_out):
-                    y_batch[i * n_out + j] = Y[order[start + i] * n_out + j]
-            xb, yb = x_batch, y_batch
-        else:
-            xb, yb = X + start * n_in, Y + start * n_out
-        # forward; the cross-entropies keep the output layer's logits
-        layer_in = xb
-        for l in range(n_layers):
-            act = codes[l]
-            if l == n_layers - 1 and kind != MSE:
-                act = IDENTITY
-            W = params + offsets[l]
-            out = acts + act_offsets[l]
-            _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1],
-                          sizes[l + 1], act, out)
-            layer_in = out
-        # loss, and its gradient with respect to the output layer's pre-activation
-        out = acts + act_offsets[n_layers - 1]
-        total += _loss_rows(yb, out, rows, n_out, kind) * rows
-        grad, grad_prev = grad_a, grad_b
-        _loss_gradient_rows(yb, out, rows, n_out, kind, grad)
-        if kind == MSE:
-            for i in range(rows):
-                _activation_backward_row(out + i * n_out, grad + i * n_out, grad + i * n_out,
-                                         n_out, codes[n_layers - 1])
-        # backward, each layer's update fused into its weight-gradient GEMM
-        for l in range(n_layers - 1, -1, -1):
-            layer_in = xb if l == 0 else acts + act_offsets[l - 1]
-            W = params + offsets[l]
-            _backward_sgd_rows(layer_in, rows, sizes[l], grad, sizes[l + 1], learning_rate,
-                               W, W + sizes[l] * sizes[l + 1], grad_prev if l > 0 else NULL)
-            if l > 0:
-                for i in range(rows):
-                    _activation_backward_row(layer_in + i * sizes[l], grad_prev + i * sizes[l],
-                                             grad_prev + i * sizes[l], sizes[l], codes[l - 1])
-                swap = grad
-                grad = grad_prev
-                grad_prev = swap
-        start += rows
-        work[0] += rows * n_params
-        if work[0] >= _POLL_WORK:
-            work[0] = 0
-            if _signal_pending(pending):
-                interrupted[0] = 1
-                return 0.0
-    return total / n

@@ -5,6 +5,8 @@ Same names, same arguments, same results (float64 to ~1e-10, float32 to
 of every benchmark; it favours clarity over speed. It leaves argument checking
 to NumPy (which never crashes); the compiled kernels check explicitly.
 """
+import math
+
 import numpy as np
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "step")
@@ -143,16 +145,147 @@ _LOSSES = {
     "cce": (softmax_cce_loss, softmax_cce_gradient),
 }
 
+# --------------------------------------------------------------------------
+# Optimizers and schedules (the rules torch.optim documents; see fastnn.optimizers)
+# --------------------------------------------------------------------------
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "rprop")
+HYPERPARAMETERS = ("momentum", "dampening", "nesterov", "beta1", "beta2", "eps",
+                   "weight_decay", "decay_biases", "amsgrad", "alpha", "centered", "lr_decay",
+                   "eta_minus", "eta_plus", "step_min", "step_max")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "invscaling")
+
+
+def _hyper(hyperparameters):
+    values = np.zeros(len(HYPERPARAMETERS)) if hyperparameters is None else hyperparameters
+    return dict(zip(HYPERPARAMETERS, map(float, values)))
+
+
+def _slots(optimizer, h):
+    return {"sgd": int(h["momentum"] != 0), "adam": 2 + int(h["amsgrad"] != 0),
+            "adamw": 2 + int(h["amsgrad"] != 0),
+            "rmsprop": 1 + int(h["centered"] != 0) + int(h["momentum"] != 0),
+            "adagrad": 1, "rprop": 2}[optimizer]
+
+
+def state_size(optimizer, hyperparameters, n_params):
+    """The number of values the optimizer's state holds for n_params parameters."""
+    return _slots(optimizer, _hyper(hyperparameters)) * n_params
+
+
+def _update(optimizer, h, lr, step, p, g, slots, wd):
+    """One step of the rule on p (in place) with gradient g; slots: its state buffers."""
+    if optimizer in ("sgd", "adam", "rmsprop", "adagrad"):
+        g = g + wd * p                          # coupled weight decay (L2)
+    if optimizer == "sgd":
+        if h["momentum"] != 0:
+            buf = slots[0]
+            buf[...] = g if step == 1 else h["momentum"] * buf + (1 - h["dampening"]) * g
+            g = g + h["momentum"] * buf if h["nesterov"] else buf
+        p -= lr * g
+    elif optimizer in ("adam", "adamw"):
+        if optimizer == "adamw":                # decoupled weight decay
+            p *= 1 - lr * wd
+        m, v = slots[0], slots[1]
+        m += (1 - h["beta1"]) * (g - m)
+        v[...] = h["beta2"] * v + (1 - h["beta2"]) * g * g
+        if h["amsgrad"]:
+            np.maximum(slots[2], v, out=slots[2])
+            v = slots[2]
+        step_size = lr / (1 - h["beta1"] ** step)
+        p -= step_size * (m / (np.sqrt(v) / np.sqrt(1 - h["beta2"] ** step) + h["eps"]))
+    elif optimizer == "rmsprop":
+        v = slots[0]
+        v[...] = h["alpha"] * v + (1 - h["alpha"]) * g * g
+        if h["centered"]:
+            mean = slots[1]
+            mean += (1 - h["alpha"]) * (g - mean)
+            avg = np.sqrt(v - mean * mean) + h["eps"]
+        else:
+            avg = np.sqrt(v) + h["eps"]
+        if h["momentum"] != 0:
+            buf = slots[-1]
+            buf[...] = h["momentum"] * buf + g / avg
+            p -= lr * buf
+        else:
+            p -= lr * (g / avg)
+    elif optimizer == "adagrad":
+        total = slots[0]
+        total += g * g
+        p -= lr / (1 + (step - 1) * h["lr_decay"]) * (g / (np.sqrt(total) + h["eps"]))
+    else:                                       # rprop
+        previous, sizes = slots
+        if step == 1:
+            previous[...], sizes[...] = 0, lr
+        s = g * previous
+        factor = np.where(s > 0, h["eta_plus"], np.where(s < 0, h["eta_minus"], 1))
+        sizes[...] = np.clip(sizes * factor, h["step_min"], h["step_max"])
+        g = np.where(factor == h["eta_minus"], 0, g)
+        p -= sizes * np.sign(g)
+        previous[...] = g
+
+
+def _update_slice(optimizer, h, lr, step, params, grads, state, start, stop, wd):
+    n = params.shape[0]
+    slots = [state[k * n + start:k * n + stop] for k in range(_slots(optimizer, h))]
+    _update(optimizer, h, lr, step, params[start:stop], grads[start:stop], slots, wd)
+
+
+def _update_layer(optimizer, h, lr, step, params, grads, state, w_start, b_start, end):
+    """One step over one layer's W (params[w_start:b_start]) and b (params[b_start:end])."""
+    if h["decay_biases"]:
+        _update_slice(optimizer, h, lr, step, params, grads, state, w_start, end,
+                      h["weight_decay"])
+    else:
+        _update_slice(optimizer, h, lr, step, params, grads, state, w_start, b_start,
+                      h["weight_decay"])
+        _update_slice(optimizer, h, lr, step, params, grads, state, b_start, end, 0.0)
+
+
+def optimizer_update(params, grads, state, optimizer, hyperparameters, learning_rate, step,
+                     w_end=None):
+    """One update of params in place by the rule (see fastnn._kernels.optimizer_update)."""
+    n = params.shape[0]
+    state = np.empty(0, params.dtype) if state is None else state
+    _update_layer(optimizer, _hyper(hyperparameters), params.dtype.type(learning_rate), step,
+                  params, grads, state, 0, n if w_end is None else w_end, n)
+
+
+def learning_rate_at(schedule, schedule_parameters, base_rate, epoch, samples=0):
+    """The learning rate of epoch `epoch` (0-based) under the schedule, `samples` seen."""
+    s = [0.0] * 4 if schedule_parameters is None else [float(v) for v in schedule_parameters]
+    if schedule == "step":
+        return base_rate * s[1] ** math.floor(epoch / s[0])
+    if schedule == "exponential":
+        return base_rate * s[0] ** epoch
+    if schedule == "cosine":
+        if epoch < s[2]:
+            return base_rate * (s[3] + (1 - s[3]) * epoch / s[2])
+        return s[1] + (base_rate - s[1]) * (1 + math.cos(math.pi * (epoch - s[2]) / s[0])) / 2
+    if schedule == "invscaling":
+        return base_rate / (samples + 1.0) ** s[0]
+    return base_rate
+
+
+# --------------------------------------------------------------------------
+# Whole networks
+# --------------------------------------------------------------------------
+
+def parameter_offsets(layer_sizes):
+    """Where each layer's weights start in the flat parameters, then their total length."""
+    offsets = [0]
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        offsets.append(offsets[-1] + int(n_in) * int(n_out) + int(n_out))
+    return offsets
+
 
 def _layer_views(params, layer_sizes):
     """(W, b) views into the flat parameter buffer, per layer."""
-    views, offset = [], 0
-    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-        W = params[offset:offset + n_in * n_out].reshape(n_in, n_out)
-        offset += n_in * n_out
-        views.append((W, params[offset:offset + n_out]))
-        offset += n_out
-    return views
+    offsets = parameter_offsets(layer_sizes)
+    return [(params[start:start + n_in * n_out].reshape(n_in, n_out),
+             params[start + n_in * n_out:end])
+            for start, end, n_in, n_out in zip(offsets[:-1], offsets[1:], layer_sizes[:-1],
+                                                layer_sizes[1:])]
 
 
 def all_finite(X):
@@ -167,71 +300,112 @@ def network_forward(X, params, layer_sizes, activations, out=None):
     return _store(X, out, X.dtype)
 
 
-def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
-                 epochs, order=None, target_loss=0.0, losses_out=None):
-    """Run up to `epochs` epochs of mini-batch SGD in place (see fastnn._kernels.train_epochs)."""
+def _batch_step(X, Y, params, layer_sizes, activations, loss, grads, update_layer=None):
+    """Forward, loss and backward over one batch; returns its loss (before any update).
+
+    Writes every layer's gradient into grads (the layout of params) and calls
+    update_layer(l) as soon as layer l's gradient is known.
+    """
+    layers = _layer_views(params, layer_sizes)
+    gradients = _layer_views(grads, layer_sizes)
+    loss_value, loss_gradient = _LOSSES[loss]
+    # forward; the cross-entropies keep the output layer's logits
+    outputs = [X]
+    for i, ((W, b), activation) in enumerate(zip(layers, activations)):
+        if i == len(layers) - 1 and loss != "mse":
+            activation = "identity"
+        outputs.append(dense_forward(outputs[-1], W, b, activation))
+    value = loss_value(Y, outputs[-1])
+    grad = loss_gradient(Y, outputs[-1])
+    if loss == "mse":
+        grad = activation_backward(outputs[-1], grad, activations[-1])
+    for i in range(len(layers) - 1, -1, -1):
+        dW, db = gradients[i]
+        _, _, grad_prev = dense_backward(outputs[i], layers[i][0], grad, dW=dW, db=db,
+                                         need_dX=i > 0)   # dX with W before its update
+        if update_layer is not None:
+            update_layer(i)
+        if i > 0:
+            grad = activation_backward(outputs[i], grad_prev, activations[i - 1])
+    return value
+
+
+def network_gradient(X, Y, params, layer_sizes, activations, loss, out=None):
+    """(loss, gradient) over all of (X, Y), by backpropagation (see the kernel's twin)."""
+    out = np.empty_like(params) if out is None else out
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        value = _batch_step(X, Y, params, list(layer_sizes), activations, loss, out)
+    return value, out
+
+
+def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epochs,
+                 optimizer="sgd", hyperparameters=None, learning_rate=0.1, state=None,
+                 counters=None, schedule="constant", schedule_parameters=None, clip_norm=0.0,
+                 order=None, target_loss=float("-inf"), losses_out=None, rates_out=None):
+    """Run up to `epochs` epochs of training in place (see fastnn._kernels.train_epochs)."""
     # a diverging run overflows on its way to a non-finite loss, which is what
     # ends it: the warnings would only repeat that
+    if optimizer == "rprop" and batch_size < X.shape[0]:
+        raise ValueError(f"optimizer 'rprop' needs full batches (batch_size >= the "
+                         f"{X.shape[0]} samples), got batch_size={batch_size}")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate,
-                             batch_size, epochs, order, target_loss, losses_out)
+        return _train_epochs(X, Y, params, list(layer_sizes), activations, loss, batch_size,
+                             epochs, optimizer, _hyper(hyperparameters), learning_rate,
+                             np.empty(0, params.dtype) if state is None else state,
+                             np.zeros(3, np.int64) if counters is None else counters,
+                             schedule, schedule_parameters, clip_norm, order, target_loss,
+                             losses_out, rates_out)
 
 
-def _train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, batch_size,
-                  epochs, order, target_loss, losses_out):
-    layers = _layer_views(params, list(layer_sizes))
-    loss_value, loss_gradient = _LOSSES[loss]
+def _train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epochs, optimizer,
+                  h, learning_rate, state, counters, schedule, schedule_parameters, clip_norm,
+                  order, target_loss, losses_out, rates_out):
     n = X.shape[0]
     batch_size = min(batch_size, n)
+    offsets = parameter_offsets(layer_sizes)
+    grads = np.empty_like(params)
+    step = int(counters[0])
     stop, epochs_run = STOP_EPOCHS, 0
     for epoch in range(epochs):
-        saved = params.copy()
+        saved, saved_state = params.copy(), state.copy()
+        lr = learning_rate_at(schedule, schedule_parameters, learning_rate,
+                              int(counters[1]), int(counters[2]))
+        if rates_out is not None:
+            rates_out[epoch] = lr
+        lr = params.dtype.type(lr)
+
+        def update_layer(l):
+            _update_layer(optimizer, h, lr, step, params, grads, state, offsets[l],
+                          offsets[l] + layer_sizes[l] * layer_sizes[l + 1], offsets[l + 1])
+
+        total = 0.0
         try:
-            epoch_loss = _one_epoch(X, Y, layers, activations, loss, loss_value, loss_gradient,
-                                    learning_rate, batch_size, None if order is None
-                                    else order[epoch])
+            for start in range(0, n, batch_size):
+                rows = (slice(start, start + batch_size) if order is None
+                        else order[epoch][start:start + batch_size])
+                step += 1
+                total += _batch_step(X[rows], Y[rows], params, layer_sizes, activations, loss,
+                                     grads, None if clip_norm else update_layer) * len(X[rows])
+                if clip_norm:   # torch.nn.utils.clip_grad_norm_, then the update
+                    norm = np.sqrt(np.sum(grads.astype(np.float64) ** 2))
+                    scale = clip_norm / (norm + 1e-6)
+                    if scale < 1:
+                        grads *= grads.dtype.type(scale)
+                    for l in range(len(layer_sizes) - 1):
+                        update_layer(l)
         except KeyboardInterrupt:
-            params[:] = saved            # as the compiled engine: back to the epoch's start
+            params[:], state[:] = saved, saved_state   # as the compiled engine
             raise
+        epoch_loss = total / n
         if losses_out is not None:
             losses_out[epoch] = epoch_loss
         epochs_run = epoch + 1
         if not np.isfinite(epoch_loss) or not all_finite(params):
-            params[:] = saved
+            params[:], state[:] = saved, saved_state
             stop = STOP_DIVERGED
             break
+        counters[:] = step, counters[1] + 1, counters[2] + n
         if epoch_loss < target_loss:
             stop = STOP_TARGET
             break
     return epochs_run, stop
-
-
-def _one_epoch(X, Y, layers, activations, loss, loss_value, loss_gradient, learning_rate,
-               batch_size, order):
-    """One epoch of SGD over all batches; the sample-weighted mean batch loss."""
-    n = X.shape[0]
-    total = 0.0
-    for start in range(0, n, batch_size):
-        if order is None:
-            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
-        else:
-            rows = order[start:start + batch_size]
-            xb, yb = X[rows], Y[rows]
-        # forward; the cross-entropies keep the output layer's logits
-        outputs = [xb]
-        for i, ((W, b), activation) in enumerate(zip(layers, activations)):
-            if i == len(layers) - 1 and loss != "mse":
-                activation = "identity"
-            outputs.append(dense_forward(outputs[-1], W, b, activation))
-        total += loss_value(yb, outputs[-1]) * xb.shape[0]
-        grad = loss_gradient(yb, outputs[-1])
-        if loss == "mse":
-            grad = activation_backward(outputs[-1], grad, activations[-1])
-        # backward, each layer updated right after its gradients are taken
-        for i in range(len(layers) - 1, -1, -1):
-            W, b = layers[i]
-            grad_prev = dense_backward_sgd(outputs[i], W, b, grad, learning_rate,
-                                           need_dX=i > 0)
-            if i > 0:
-                grad = activation_backward(outputs[i], grad_prev, activations[i - 1])
-    return total / n

@@ -5,12 +5,14 @@ then b); ``weights`` and ``biases`` are views into it. Arithmetic goes to a
 backend, the compiled kernels (default) or the NumPy reference
 (``backend="numpy"``), which run the same algorithm and give the same numbers.
 """
+import os
 import threading
+import weakref
 from collections import namedtuple
 
 import numpy as np
 
-from . import _reference, training, validation
+from . import _reference, optimizers, schedules, training, validation
 from ._dispatch import kernels
 from .initializers import INITIALIZERS
 
@@ -64,9 +66,11 @@ class Network:
         # numerical gradient) or must see them whole (save): two threads training
         # one network take turns instead of losing each other's updates.
         self._lock = threading.RLock()
-        self._params = np.zeros(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])), self.dtype)
+        _LIVE.add(self)
+        self._params = np.zeros(_reference.parameter_offsets(sizes)[-1], self.dtype)
         self._layers = _reference._layer_views(self._params, sizes)
         self.history = None
+        self._state = None          # the optimizer's TrainingState, from the first fit on
         for W, b in self._layers:
             W[...], b[...] = INITIALIZERS[init](self._rng, W.shape[0], W.shape[1])
         if weights is not None or biases is not None:
@@ -145,14 +149,10 @@ class Network:
 
     predict = feedforward
 
-    def _forward(self, X, logits=False):
-        """Every layer's output, the input first; the last layer's pre-activation if logits."""
-        outputs = [X]
-        last = len(self._layers) - 1
-        for i, ((W, b), act) in enumerate(zip(self._layers, self._activations)):
-            act = "identity" if logits and i == last else act
-            outputs.append(self._backend.dense_forward(outputs[-1], W, b, act))
-        return outputs
+    def _outputs(self, X, logits=False):
+        """The network's outputs for a checked X; the last layer's pre-activation if logits."""
+        activations = self._activations[:-1] + ["identity"] if logits else self._activations
+        return self._backend.network_forward(X, self._params, self._sizes, activations)
 
     def default_loss(self):
         """cce for a softmax output, mse otherwise (the tutorials' loss)."""
@@ -164,7 +164,7 @@ class Network:
         X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
         Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
         logits = loss != "mse"
-        out = self._forward(X, logits=logits)[-1]
+        out = self._outputs(X, logits=logits)
         result = {"loss": _loss_function(self._backend, loss)[0](Y, out)}
         if self._activations[-1] in ("sigmoid", "softmax"):
             if logits:
@@ -184,20 +184,8 @@ class Network:
         self._trainable()
         X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
         Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
-        k = self._backend
-        outputs = self._forward(X, logits=loss != "mse")
-        grad = _loss_function(k, loss)[1](Y, outputs[-1])
-        if loss == "mse":
-            grad = k.activation_backward(outputs[-1], grad, self._activations[-1])
-        flat = np.empty_like(self._params)
-        views = _reference._layer_views(flat, self._sizes)
-        for i in range(len(self._layers) - 1, -1, -1):
-            dW, db = views[i]
-            _, _, dX = k.dense_backward(outputs[i], self._layers[i][0], grad, dW=dW, db=db,
-                                        need_dX=i > 0)
-            if i > 0:
-                grad = k.activation_backward(outputs[i], dX, self._activations[i - 1])
-        return flat
+        return self._backend.network_gradient(X, Y, self._params, self._sizes,
+                                              self._activations, loss)[1]
 
     def loss(self, X, y, loss=None):
         """The loss over (X, y) at the current parameters."""
@@ -205,45 +193,67 @@ class Network:
 
     # -- training ----------------------------------------------------------------------
 
-    def fit(self, X, y, epochs=1000, learning_rate=0.1, batch_size=1, loss=None, shuffle=True,
+    def fit(self, X, y, epochs=1000, learning_rate=None, batch_size=1, loss=None, shuffle=True,
             seed=None, target_loss=None, verbose=False, patience=None, min_delta=0.0,
-            validation_data=None):
-        """Train by gradient descent; returns the ``History``.
+            validation_data=None, optimizer="sgd", schedule=None, clip_norm=None):
+        """Train by gradient descent; returns the ``History`` (also ``net.history``).
 
         batch_size=1 is per-sample (stochastic) gradient descent, batch_size=k
         mini-batch (the last batch may be smaller), batch_size=None full batch.
         Stops after ``epochs`` epochs, or earlier when the epoch loss falls below
         ``target_loss``. The epochs run inside compiled code (one call per fit,
         or per progress line when ``verbose``). Fits of one network from several
-        threads take turns. loss: "mse" (default for
-        non-softmax outputs), "bce" (sigmoid output) or "cce" (softmax output;
-        y may be class labels). verbose: False, True (ten progress lines) or
-        the number of epochs between progress lines. Raises
-        TrainingDivergedError, with the model left at its last finite state,
-        if the loss becomes NaN or infinite. Ctrl-C stops training within a
-        fraction of a second: the model is left at the end of the last
-        completed epoch, ``history`` holds those epochs (stopped="interrupted")
-        and KeyboardInterrupt propagates.
+        threads take turns. loss: "mse" (default for non-softmax outputs), "bce"
+        (sigmoid output) or "cce" (softmax output; y may be class labels).
+        verbose: False, True (ten progress lines) or the number of epochs
+        between progress lines.
+
+        optimizer: "sgd" (default), "adam", "adamw", "rmsprop", "adagrad",
+        "rprop" (full batches only), a dict {"name": ..., **options} or an
+        instance from ``fastnn.optimizers``; learning_rate, when given, replaces
+        its learning rate (defaults: 0.1 for SGD, PyTorch's for the others).
+        The optimizer's state (moments, step count) stays on the network: a
+        second fit with the same optimizer settings (the learning rate aside)
+        continues it, other settings start a new state, and
+        ``reset_optimizer()`` starts afresh. schedule: None (constant),
+        "step", "exponential", "cosine", "invscaling", "plateau", a dict or an
+        instance from ``fastnn.schedules``; it counts the state's epochs.
+        clip_norm: clip the gradient of every batch to this global L2 norm.
+
+        Raises TrainingDivergedError, with the model (and the optimizer's
+        state) left at its last finite state, if the loss becomes NaN or
+        infinite. Ctrl-C stops training within a fraction of a second: the
+        model is left at the end of the last completed epoch, ``history``
+        holds those epochs (stopped="interrupted") and KeyboardInterrupt
+        propagates.
 
         Early stopping: ``validation_data=(X_val, y_val)`` records the loss on
         held-out data after every epoch (``history.val_loss``); with
         ``patience=k``, training stops when the validation loss (or, without
         validation data, the training loss) has not fallen by more than
         ``min_delta`` for k epochs, and the parameters of the best epoch
-        (``history.best_epoch``) are restored (stopped="patience"). Both run
-        one compiled call per epoch.
+        (``history.best_epoch``) are restored (stopped="patience"; the
+        optimizer's state is not rolled back, as in Keras). Both run one
+        compiled call per epoch.
         """
         loss = self._loss(loss)
         self._trainable()
         X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
         Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
+        chosen = optimizers.get(optimizer, None if learning_rate is None else
+                                validation.positive_number(learning_rate, "learning_rate"))
+        batch_size = X.shape[0] if batch_size is None \
+            else validation.positive_int(batch_size, "batch_size")
+        if chosen.name == "rprop" and batch_size < X.shape[0]:
+            raise ValueError(f"optimizer 'rprop' needs full batches: batch_size=None (or >= "
+                             f"the {X.shape[0]} samples), got batch_size={batch_size}")
         plan = training.Plan(
             epochs=validation.positive_int(epochs, "epochs"),
-            learning_rate=validation.positive_number(learning_rate, "learning_rate"),
-            batch_size=X.shape[0] if batch_size is None
-            else validation.positive_int(batch_size, "batch_size"),
-            loss=loss, shuffle=bool(shuffle),
+            batch_size=batch_size, loss=loss, shuffle=bool(shuffle),
             rng=self._rng if seed is None else np.random.default_rng(validation.seed(seed)),
+            optimizer=chosen, schedule=schedules.get(schedule),
+            clip_norm=0.0 if clip_norm is None
+            else validation.positive_number(clip_norm, "clip_norm"),
             target_loss=None if target_loss is None
             else validation.positive_number(target_loss, "target_loss"),
             verbose=verbose,
@@ -251,10 +261,36 @@ class Network:
             min_delta=validation.non_negative_number(min_delta, "min_delta"),
             validation_loss=None if validation_data is None
             else self._validation_loss(validation_data, loss))
+        training._progress_interval(verbose, plan.epochs)      # checked before anything changes
         with self._lock:
-            training.run(self._backend, X, Y, self._params, self._sizes, self._activations,
-                         plan, record=self._record_history)
-            return self.history
+            state = self._state
+            if state is None or state.optimizer.settings() != chosen.settings():
+                state = training.TrainingState(chosen, self._params.shape[0], self.dtype)
+            else:
+                state.optimizer = chosen                     # the same settings, a new rate
+            self._state = state
+            self.history = training.History()
+            return training.run(self._backend, X, Y, self._params, self._sizes,
+                                self._activations, state, plan, self.history)
+
+    # -- the optimizer's state ---------------------------------------------------------
+
+    @property
+    def optimizer(self):
+        """The optimizer of the last fit (None before the first)."""
+        return None if self._state is None else self._state.optimizer
+
+    @property
+    def optimizer_state(self):
+        """A snapshot of the optimizer's state: its settings, step, epoch and sample
+        counts, and a copy of its buffers (None before the first fit)."""
+        return None if self._state is None else self._state.describe()
+
+    def reset_optimizer(self):
+        """Forget the optimizer's state: the next fit starts its moments, step count and
+        schedule afresh."""
+        with self._lock:
+            self._state = None
 
     def _validation_loss(self, validation_data, loss):
         """A function giving the loss on (X_val, y_val) at the current parameters."""
@@ -266,10 +302,7 @@ class Network:
         Y_val = validation.as_targets(validation_data[1], X_val.shape[0], self._sizes[-1],
                                       loss, self.dtype, "y_val", "X_val")
         loss_value = _loss_function(self._backend, loss)[0]
-        return lambda: loss_value(Y_val, self._forward(X_val, logits=loss != "mse")[-1])
-
-    def _record_history(self, history):
-        self.history = history
+        return lambda: loss_value(Y_val, self._outputs(X_val, logits=loss != "mse"))
 
     # -- saving ------------------------------------------------------------------------
 
@@ -284,6 +317,26 @@ class Network:
         """Read a network written by ``save``; never unpickles, never runs code."""
         from . import io
         return io.load(path, backend=backend)
+
+    # -- copying and pickling ----------------------------------------------------------
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for unpicklable in ("_lock", "_backend", "_layers"):    # rebuilt by __setstate__
+            del state[unpicklable]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backend = BACKENDS[self.backend]
+        self._layers = _reference._layer_views(self._params, self._sizes)
+        self._lock = threading.RLock()
+        _LIVE.add(self)
+
+    def __copy__(self):
+        """A full copy (the parameters and the optimizer's state are never shared)."""
+        import copy
+        return copy.deepcopy(self)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -300,6 +353,20 @@ class Network:
         if "step" in self._activations:
             raise ValueError("a layer with the step activation cannot be trained by gradient "
                              "descent (its derivative is 0 almost everywhere); use sigmoid")
+
+
+#: Every Network alive, so that a forked child can replace their locks (a lock held by a
+#: thread of the parent, which does not exist in the child, would never be released).
+_LIVE = weakref.WeakSet()
+
+
+def _new_locks_after_fork():
+    for network in list(_LIVE):
+        network._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def _parse_layers(layers, activation):
