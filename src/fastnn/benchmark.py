@@ -107,6 +107,9 @@ def summarise(rows):
         if "blas_gemm" in impls:
             line["gemm_share"] = (float(np.median(impls["blas_gemm"]["seconds_per_call"]))
                                   / float(np.median(c["seconds_per_call"])))
+        if "sgd" in impls:
+            line["vs_sgd"] = (float(np.median(c["seconds_per_call"]))
+                              / float(np.median(impls["sgd"]["seconds_per_call"])))
         if "torch" in impls:
             line["torch"] = float(np.median(impls["torch"]["seconds_per_call"])) / per
             line["torch_ratio"] = line["torch"] / line["compiled"]
@@ -116,9 +119,12 @@ def summarise(rows):
 
 def format_table(lines):
     has_torch = any("torch" in line for line in lines)
-    columns = [("workload", "<16"), ("dtype", "<8"), ("thr", ">3"), ("compiled", ">12"),
+    has_sgd = any("vs_sgd" in line for line in lines)
+    columns = [("workload", "<19"), ("dtype", "<8"), ("thr", ">3"), ("compiled", ">12"),
                ("spread (min-max)", ">21"), ("reference", ">12"), ("ratio", ">7"),
                ("GFLOP/s", ">8"), ("of GEMM", ">8")]
+    if has_sgd:
+        columns += [("vs SGD", ">7")]
     if has_torch:
         columns += [("torch", ">12"), ("vs torch", ">8")]
     out = [" ".join(f"{name:{align}}" for name, align in columns)]
@@ -131,6 +137,8 @@ def format_table(lines):
                  f"{_time(line['reference'])}/{unit}", f"{line['ratio']:.2f}x",
                  f"{line['gflops']:.1f}" if "gflops" in line else "",
                  f"{line['gemm_share']:.1%}" if "gemm_share" in line else ""]
+        if has_sgd:
+            cells += [f"{line['vs_sgd']:.2f}x" if "vs_sgd" in line else ""]
         if has_torch:
             cells += [f"{_time(line['torch'])}/{unit}" if "torch" in line else "",
                       f"{line['torch_ratio']:.2f}x" if "torch" in line else ""]

@@ -322,6 +322,56 @@ def _mnist(batch_size):
     return setup
 
 
+#: The optimizers of the optimizer rows, with rates that train these networks.
+BENCH_OPTIMIZERS = {"momentum": {"name": "sgd", "momentum": 0.9},
+                    "adam": {"name": "adam", "learning_rate": 1e-3}}
+
+
+def _with_optimizer(kind, optimizer):
+    """digits or mnist-b256 trained by another optimizer: compiled, the reference (the
+    numpy backend, the same algorithm), and plain SGD compiled ("sgd": what the
+    optimizer costs on top of the fused SGD step)."""
+    spec = BENCH_OPTIMIZERS[optimizer]
+    batch_size = 1 if kind == "digits" else 256
+
+    def setup(dtype, quick=False):
+        if kind == "digits":
+            X, Y = digits_like()
+            X, Y, epochs = X.astype(dtype), Y.astype(dtype), 1 if quick else 3
+            make = lambda backend: Network([64, 32, 10], activation="sigmoid", seed=0,  # noqa: E731
+                                           dtype=dtype, backend=backend)
+            options = dict(epochs=epochs, batch_size=1, seed=1)
+        else:
+            X, labels = mnist_like(6000 if quick else 60000, dtype)
+            Y, epochs = np.eye(10, dtype=dtype)[labels], 1
+            make = lambda backend: mnist_network(dtype, backend)     # noqa: E731
+            options = dict(epochs=1, batch_size=batch_size, shuffle=False)
+        nets = {"compiled": make("compiled"), "reference": make("numpy"),
+                "sgd": make("compiled")}
+        rate = 0.1 if kind == "digits" else 0.01
+
+        def fit(impl):
+            if impl == "sgd":
+                return lambda: nets[impl].fit(X, Y, learning_rate=rate, **options)
+            return lambda: nets[impl].fit(X, Y, optimizer=spec, **options)
+
+        def check():
+            a, b = make("compiled"), make("numpy")
+            for net in (a, b):
+                net.fit(X[:512], Y[:512], optimizer=spec, **{**options, "epochs": 1})
+            np.testing.assert_allclose(a.parameters, b.parameters, rtol=_tolerance(dtype),
+                                       atol=_tolerance(dtype))
+        return Case({impl: fit(impl) for impl in nets}, units=epochs * X.shape[0],
+                    flops=0 if kind == "digits" else mnist_flops(X.shape[0]), check=check)
+
+    base = "digits, 64-32-10 per-sample" if kind == "digits" else "mnist-b256, batch 256"
+    return Workload(f"{kind if kind == 'digits' else 'mnist-b256'}-{optimizer}",
+                    f"{base}, trained by {spec}; 'vs SGD': its time over plain SGD's",
+                    unit="sample", setup=setup,
+                    dtypes=("float64",) if kind == "digits" else ("float32", "float64"),
+                    threaded=kind != "digits", quick=True)
+
+
 def _predict(dtype, quick=False):
     x = digits_like()[0][0].astype(dtype)
     nets = {impl: Network([64, 32, 10], seed=0, dtype=dtype, backend=backend)
@@ -347,6 +397,8 @@ WORKLOADS = [
              setup=_mnist(256), quick=True),
     Workload("mnist-b32", "as mnist-b256 with batch 32", unit="sample", setup=_mnist(32),
              quick=True),
+    *(_with_optimizer(kind, optimizer) for kind in ("digits", "mnist")
+      for optimizer in BENCH_OPTIMIZERS),
     Workload("predict", "Network.predict of one sample, 64-32-10 sigmoid", unit="call",
              setup=_predict, dtypes=("float64",), threaded=False, quick=True),
 ]
