@@ -1,0 +1,31 @@
+"""The README's examples run and print what the README says they print."""
+import contextlib
+import io
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+EXAMPLE = re.compile(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", re.S)
+
+
+def examples():
+    if not README.exists():         # tests run from an installed wheel, without the sources
+        return []
+    return EXAMPLE.findall(README.read_text())
+
+
+def test_the_readme_has_examples_with_output():
+    if not README.exists():
+        pytest.skip("README.md is not next to the tests")
+    assert len(examples()) >= 3
+
+
+def test_the_readme_examples_print_what_it_says():
+    namespace = {}                  # examples build on the ones before them
+    for code, expected in examples():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, str(README), "exec"), namespace)
+        assert out.getvalue() == expected, code
