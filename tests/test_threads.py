@@ -57,3 +57,41 @@ def test_concurrent_predictions_equal_serial_ones_and_change_nothing():
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(net.parameters, before)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
+    import os
+    import time
+    import warnings
+    X, Y = data()
+    net = Network([16, 12, 4], seed=0)
+    trainer = threading.Thread(target=lambda: net.fit(X, Y, epochs=5000, batch_size=1))
+    trainer.start()
+    while net._lock.acquire(blocking=False):    # until the trainer holds the network's lock
+        net._lock.release()
+        time.sleep(0.001)
+    with warnings.catch_warnings():             # 3.12+: "fork() of a multi-threaded process"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:                                # the child: save and fit must not block
+        code = 1
+        try:
+            net.save(tmp_path / "child.npz")
+            net.fit(X[:20], Y[:20], epochs=2)
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child blocked on the network's lock")
+    trainer.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "child.npz").exists()
