@@ -31,8 +31,11 @@ directives = {
 # Portable build: no native-architecture flags, no fast-math (it deletes NaN checks).
 # -fno-trapping-math only lets gcc evaluate both sides of a select (nothing here
 # reads FP exception flags); without it the activation loops, which hold
-# ternaries, are not vectorised. NaN and inf keep their IEEE meaning.
-GCC_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+# ternaries, are not vectorised. -fno-math-errno lets sqrt be an instruction instead of
+# a libm call that may set errno (nothing here reads errno): without it the Adam,
+# RMSprop and Adagrad updates are not vectorised (Adam on MNIST-sized batches cost
+# 1.5x plain SGD instead of 1.17x). NaN and inf keep their IEEE meaning.
+GCC_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]
 MSVC_FLAGS = ["/Od", "/Zi"] if DEBUG else ["/O2"]
 # Set here rather than through CFLAGS/LDFLAGS, so that nothing in the environment can
 # drop them: the link flag is what puts libasan and libubsan in the extension's NEEDED list.
