@@ -53,6 +53,9 @@ def test_the_compiled_tables_and_the_python_tables_agree():
     assert (K.STOP_EPOCHS, K.STOP_TARGET, K.STOP_DIVERGED) == (R.STOP_EPOCHS, R.STOP_TARGET,
                                                               R.STOP_DIVERGED) == (0, 1, 2)
     assert K.ACTIVATIONS == R.ACTIVATIONS
+    assert K.LOSSES == tuple(R.LOSSES) == fastnn.validation.LOSSES
+    for loss, (value, gradient, _) in R.LOSSES.items():
+        assert callable(getattr(K, value)) and callable(getattr(K, gradient))
     for name, cls in optimizers.OPTIMIZERS.items():
         assert cls.name == name
         options = {k for k in cls.OPTIONS if k not in ("learning_rate",

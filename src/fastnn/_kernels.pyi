@@ -15,6 +15,7 @@ STOP_TARGET: int
 STOP_DIVERGED: int
 STOP_REASONS: Tuple[str, ...]
 OPTIMIZERS: Tuple[str, ...]
+LOSSES: Tuple[str, ...]
 HYPERPARAMETERS: Tuple[str, ...]
 SCHEDULES: Tuple[str, ...]
 

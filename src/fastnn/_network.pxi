@@ -47,7 +47,9 @@ STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVE
 #: The engine's stop reasons by code (an interrupt raises the signal handler's exception).
 STOP_REASONS = ("epochs", "target_loss", "diverged", "interrupted")
 
-cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
+#: The losses, in the order of their codes (mse, binary and categorical cross-entropy).
+LOSSES = ("mse", "bce", "cce")
+cdef dict _LOSS_CODES = {name: code for code, name in enumerate(LOSSES)}
 
 
 cdef Py_ssize_t _length(object sequence, str name) except -1:

@@ -139,11 +139,16 @@ def softmax_cce_gradient(y_true, z, out=None):
 
 
 STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
-_LOSSES = {
-    "mse": (mse_loss, mse_gradient),
-    "bce": (sigmoid_bce_loss, sigmoid_bce_gradient),
-    "cce": (softmax_cce_loss, softmax_cce_gradient),
+
+#: The losses, in the order of the kernels' codes: name -> (the loss's function, its
+#: gradient's function, the output activation it needs or None). The functions have these
+#: names in both backends; bce and cce take the output layer's logits.
+LOSSES = {
+    "mse": ("mse_loss", "mse_gradient", None),
+    "bce": ("sigmoid_bce_loss", "sigmoid_bce_gradient", "sigmoid"),
+    "cce": ("softmax_cce_loss", "softmax_cce_gradient", "softmax"),
 }
+
 
 # --------------------------------------------------------------------------
 # Optimizers and schedules (the rules torch.optim documents; see fastnn.optimizers)
@@ -308,7 +313,7 @@ def _batch_step(X, Y, params, layer_sizes, activations, loss, grads, update_laye
     """
     layers = _layer_views(params, layer_sizes)
     gradients = _layer_views(grads, layer_sizes)
-    loss_value, loss_gradient = _LOSSES[loss]
+    loss_value, loss_gradient = (globals()[name] for name in LOSSES[loss][:2])
     # forward; the cross-entropies keep the output layer's logits
     outputs = [X]
     for i, ((W, b), activation) in enumerate(zip(layers, activations)):

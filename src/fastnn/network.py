@@ -165,7 +165,7 @@ class Network:
         Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
         logits = loss != "mse"
         out = self._outputs(X, logits=logits)
-        result = {"loss": _loss_function(self._backend, loss)[0](Y, out)}
+        result = {"loss": _loss_value(self._backend, loss)(Y, out)}
         if self._activations[-1] in ("sigmoid", "softmax"):
             if logits:
                 out = self._backend.activate(out, self._activations[-1])
@@ -301,7 +301,7 @@ class Network:
                                          "X_val")
         Y_val = validation.as_targets(validation_data[1], X_val.shape[0], self._sizes[-1],
                                       loss, self.dtype, "y_val", "X_val")
-        loss_value = _loss_function(self._backend, loss)[0]
+        loss_value = _loss_value(self._backend, loss)
         return lambda: loss_value(Y_val, self._outputs(X_val, logits=loss != "mse"))
 
     # -- saving ------------------------------------------------------------------------
@@ -343,7 +343,7 @@ class Network:
     def _loss(self, loss):
         loss = self.default_loss() if loss is None else validation.choice(
             loss, validation.LOSSES, "loss")
-        needed = {"bce": "sigmoid", "cce": "softmax"}.get(loss)
+        needed = _reference.LOSSES[loss][2]
         if needed and self._activations[-1] != needed:
             raise ValueError(f"loss {loss!r} needs a {needed} output layer, "
                              f"this Network's is {self._activations[-1]!r}")
@@ -392,11 +392,9 @@ def _parse_layers(layers, activation):
     return sizes, activations
 
 
-def _loss_function(k, loss):
-    """(value, gradient) of a loss on a backend; bce and cce take the output's logits."""
-    return {"mse": (k.mse_loss, k.mse_gradient),
-            "bce": (k.sigmoid_bce_loss, k.sigmoid_bce_gradient),
-            "cce": (k.softmax_cce_loss, k.softmax_cce_gradient)}[loss]
+def _loss_value(backend, loss):
+    """The function computing `loss` on a backend (bce and cce from the output's logits)."""
+    return getattr(backend, _reference.LOSSES[loss][0])
 
 
 def _accuracy(probabilities, Y):

@@ -10,8 +10,9 @@ import numpy as np
 
 from ._dispatch import kernels
 from ._reference import ACTIVATIONS  # noqa: F401  (one list of names)
+from ._reference import LOSSES as _LOSS_TABLE
 
-LOSSES = ("mse", "bce", "cce")
+LOSSES = tuple(_LOSS_TABLE)
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
