@@ -135,6 +135,12 @@ BAD_TRAINING = {
     "target None": ({"target_loss": None}, TypeError, ["target_loss", "real number"]),
     "activations None": ({"activations": None}, TypeError, ["activations", "list", "NoneType"]),
     "loss a list": ({"loss": ["mse"]}, ValueError, ["loss", "['mse']"]),
+    "lr a huge int": ({"learning_rate": 10**400}, ValueError, ["learning_rate", "1329 bits", "too large"]),
+    "target a huge int": ({"target_loss": -10**400}, ValueError, ["target_loss", "too large"]),
+    "batch beyond Py_ssize_t": ({"batch_size": 2**63}, ValueError, ["batch_size", "out of range"]),
+    "layer_sizes a string": ({"layer_sizes": "573"}, TypeError, ["layer_sizes", "list", "str"]),
+    "activations a string": ({"activations": "relu"}, TypeError, ["activations", "list", "str"]),
+    "layer_sizes of a bool": ({"layer_sizes": [5, True, 3]}, ValueError, ["layer_sizes[1]", "True"]),
 }
 
 
@@ -158,3 +164,4 @@ def test_network_forward_rejects_bad_arguments():
         K.network_forward(X, params[:-1], SIZES, ["relu", "relu"])
     with pytest.raises(ValueError, match="out shares memory with params"):
         K.network_forward(X, params, SIZES, ["relu", "relu"], out=params[:6].reshape(2, 3))
+

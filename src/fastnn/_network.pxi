@@ -48,49 +48,88 @@ STOP_EPOCHS, STOP_TARGET, STOP_DIVERGED = _STOP_EPOCHS, _STOP_TARGET, _STOP_DIVE
 cdef dict _LOSS_CODES = {"mse": MSE, "bce": SIGMOID_BCE, "cce": SOFTMAX_CCE}
 
 
-cdef Py_ssize_t _length(object sequence, str name) except -1:
+cdef tuple _snapshot(object sequence, str name):
+    """The items of a list-like argument, read once (what is checked is what is used)."""
+    if isinstance(sequence, (str, bytes)):
+        raise TypeError(f"{name} must be a list, got {type(sequence).__name__} {sequence!r}")
     try:
-        return len(sequence)
+        return tuple(sequence)
     except TypeError:
         raise TypeError(f"{name} must be a list, got {type(sequence).__name__}") from None
+
+
+cdef str _short(tuple items):
+    """A list for a message: all of a short one, the ends of a long one."""
+    if len(items) <= 12:
+        return repr(list(items))
+    # (no negative indices in this module: the release build turns wraparound off)
+    return f"[{', '.join(map(repr, items[:6]))}, ..., " \
+           f"{', '.join(map(repr, items[len(items) - 3:]))}] ({len(items)} sizes)"
 
 
 cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params,
                           bint differentiable=True):
     """(sizes int64 array, activation codes int32 array, widest layer) for a valid network.
 
-    Typed loops, not NumPy calls: this runs on every predict.
+    The sizes and activations are read once into arrays owned by the call (the
+    compiled code reads those copies); every size is converted with
+    operator.index before it is compared (an int subclass cannot lie its way
+    past the range check), and the parameter count is summed in Python ints,
+    so it cannot wrap around. No NumPy calls: this runs on every predict.
     """
-    cdef Py_ssize_t n_sizes = _length(layer_sizes, "layer_sizes"), i, n_params = 0, widest = 0
+    cdef tuple given = _snapshot(layer_sizes, "layer_sizes")
+    cdef tuple names = _snapshot(activations, "activations")
+    cdef Py_ssize_t n_sizes = len(given), i
     if n_sizes < 2:
-        raise ValueError(f"layer_sizes must list at least two sizes, got {layer_sizes!r}")
-    if _length(activations, "activations") != n_sizes - 1:
+        raise ValueError(f"layer_sizes must list at least two sizes, got {_short(given)}")
+    if len(names) != n_sizes - 1:
         raise ValueError(f"activations must name one activation per layer ({n_sizes - 1}); "
-                         f"got {len(activations)}")
-    cdef cnp.ndarray sizes = np.empty(n_sizes, np.int64)
-    cdef cnp.ndarray codes = np.empty(n_sizes - 1, np.int32)
-    cdef long long[::1] s = sizes
-    cdef int[::1] c = codes
+                         f"got {len(names)}")
+    plain = []
     for i in range(n_sizes):
-        size = layer_sizes[i]
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or not 1 <= size <= INT_MAX:
-            raise ValueError(f"layer_sizes must be integers >= 1, got {layer_sizes!r}")
-        s[i] = size
+        size = given[i]
+        if not isinstance(size, bool):
+            try:
+                size = operator.index(size)         # a plain int from here on
+            except TypeError:
+                pass
+        if type(size) is not int or not 1 <= size <= INT_MAX:
+            raise ValueError(f"layer_sizes must be integers >= 1 and <= {INT_MAX}; "
+                             f"layer_sizes[{i}] is {_describe(size)}")
+        plain.append(size)
+    cdef cnp.ndarray sizes = np.array(plain, np.int64)
+    cdef cnp.ndarray codes = np.empty(n_sizes - 1, np.int32)
+    cdef int[::1] c = codes
+    n_params, widest = 0, 0
     for i in range(n_sizes - 1):
-        c[i] = _activation_code(activations[i], differentiable)
-        n_params += s[i] * s[i + 1] + s[i + 1]
-        widest = max(widest, s[i + 1])
+        c[i] = _activation_code(names[i], differentiable)
+        n_params += plain[i] * plain[i + 1] + plain[i + 1]
+        widest = max(widest, plain[i + 1])
     if params.shape[0] != n_params:
         raise ValueError(f"params must hold {n_params} values for layer_sizes "
-                         f"{list(layer_sizes)}, got {params.shape[0]}")
+                         f"{_short(tuple(plain))}, got {params.shape[0]}")
     return sizes, codes, widest
+
+
+cdef int _check_workspace(object sizes, Py_ssize_t batch_size, Py_ssize_t n_params,
+                          int itemsize) except -1:
+    """The training workspace (every layer's outputs for one batch, two gradient buffers,
+    the gathered batch) must be addressable, and the engine's work counter (samples x
+    parameters) must not wrap: checked in Python ints before the engine sizes anything."""
+    plain = [int(size) for size in sizes]
+    per_row = sum(plain[1:]) + 2 * max(plain) + plain[0] + plain[len(plain) - 1]
+    if int(batch_size) * per_row * itemsize > PY_SSIZE_T_MAX \
+            or int(batch_size) * n_params > PY_SSIZE_T_MAX - _POLL_WORK:
+        raise ValueError(f"batch_size {batch_size} is too large for this network: its "
+                         f"workspace ({per_row} values per sample) cannot be addressed; "
+                         f"use a smaller batch_size")
+    return 0
 
 
 def all_finite(X):
     """True when no entry of X is NaN or infinite."""
     cdef int dt = _float_type(X, "X")
-    cdef cnp.ndarray a = _input(X, "X", cnp.PyArray_NDIM(<cnp.ndarray>X), dt, "X")
+    cdef cnp.ndarray a = _input(X, "X", cnp.PyArray_NDIM(<cnp.ndarray>X), dt, "X", False)
     if cnp.PyArray_SIZE(a) == 0:
         return True
     if dt == cnp.NPY_FLOAT32:
@@ -124,11 +163,11 @@ def network_forward(X, params, layer_sizes, activations, out=None):
     """
     cdef int dt = _float_type(X, "X")
     cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
-    cdef cnp.ndarray P = _input(params, "params", 1, dt, "X")
+    cdef cnp.ndarray P = _input(params, "params", 1, dt, "X", False)
     sizes, codes, widest = _check_network(layer_sizes, activations, P, False)
     if Xa.shape[1] != sizes[0]:
         raise ValueError(f"X has {Xa.shape[1]} features, but the network expects {sizes[0]}")
-    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], sizes[len(sizes) - 1], 2)
+    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], sizes[len(sizes) - 1], 2, False)
     _check_disjoint(o, "out", Xa, "X", False)
     _check_disjoint(o, "out", P, "params", False)
     if Xa.shape[0] == 0:
@@ -192,7 +231,7 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, ba
     _check_rows(Ya, "Y", Xa, "X")
     if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d numpy.ndarray, got {type(params).__name__}")
-    cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1)
+    cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1, False)
     sizes, codes, _ = _check_network(layer_sizes, activations, P)
     n_inputs, n_outputs = int(sizes[0]), int(sizes[len(sizes) - 1])
     output_code = int(codes[len(codes) - 1])
@@ -223,13 +262,17 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, ba
         order_a = np.asarray(order)
         if order_a.dtype.kind not in "iu":
             raise TypeError(f"order must hold integer sample indices, got dtype {order_a.dtype}")
-        order_a = np.ascontiguousarray(order_a, dtype=np.int64)
         if order_a.ndim != 2 or order_a.shape[0] < epochs or order_a.shape[1] != n:
             raise ValueError(f"order must have shape ({epochs}, {n}), got {_shape(order_a)}")
+        # The indices are copied once into a buffer this call owns, and checked on the
+        # copy: the engine reads them without the GIL, so neither another thread nor an
+        # output sharing the caller's memory (losses_out, params) can change them after
+        # the check.
+        order_a = np.array(order_a[:epochs], dtype=np.int64, order="C", copy=True)
         if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
             raise ValueError(f"order must hold sample indices in [0, {n})")
     cdef cnp.ndarray losses = _output(losses_out, "losses_out", cnp.NPY_FLOAT64, 0,
-                                      max(epochs, 0), 1)
+                                      max(epochs, 0), 1, False)
     if losses_out is not None and losses.shape[0] < epochs:
         raise ValueError(f"losses_out must hold {epochs} values")
     # the parameters and the losses are written while X and Y are read
@@ -239,6 +282,7 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, learning_rate, ba
     _check_disjoint(losses, "losses_out", Xa, "X", False)
     _check_disjoint(losses, "losses_out", Ya, "Y", False)
     batch_size = min(batch_size, n)
+    _check_workspace(sizes, batch_size, P.shape[0], 4 if dt == cnp.NPY_FLOAT32 else 8)
     if dt == cnp.NPY_FLOAT32:
         return _train_typed[float](Xa, Ya, P, sizes, codes, kind, <float>lr,
                                    batch_size, epochs, order_a, target, losses)
