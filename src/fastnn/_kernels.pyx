@@ -22,6 +22,7 @@ directives (bounds checks etc.) come from setup.py, never from this file.
 
 cimport numpy as cnp
 from cython cimport floating
+from libc.float cimport DBL_MAX
 from libc.math cimport exp, fabs, log, log1p
 from libc.limits cimport INT_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -896,33 +897,78 @@ cdef tuple _loss_inputs(y_true, y_pred, str pred_name):
     return dt, t, p
 
 
+cdef double _mean_of_terms(double total, double scaled, Py_ssize_t count) noexcept nogil:
+    """The mean of `count` terms, from their sum and the sum of term / count.
+
+    total / count, unless the sum overflowed although no term was NaN: the terms of a
+    cross-entropy from finite logits are at most 1.8e308 each, so their mean is
+    representable, and the sum of the scaled terms is that mean (clamped against its
+    last rounding). NaN stays NaN.
+    """
+    if total - total == 0:
+        return total / count
+    if total != total:
+        return total
+    if scaled > DBL_MAX:
+        return DBL_MAX
+    if scaled < -DBL_MAX:
+        return -DBL_MAX
+    return scaled
+
+
 cdef double _loss_rows(const floating* y, const floating* p, Py_ssize_t n, Py_ssize_t m,
                        int kind) noexcept nogil:
-    """The loss of predictions (or logits) p for targets y, both (n, m) row-major."""
+    """The loss of predictions (or logits) p for targets y, both (n, m) row-major.
+
+    The cross-entropies are finite for finite logits of any size (targets in [0, 1]):
+    no inf * 0, no overflow in their sums; an infinite or NaN logit gives NaN.
+    """
     cdef Py_ssize_t i, j
-    cdef double total = 0.0, d, z, zmax, lse
+    cdef double total = 0.0, scaled = 0.0, inv, d, z, zmax, offset, check, row, t, yj
     if kind == MSE:
         for i in range(n * m):
             d = p[i] - y[i]
             total += d * d
         return total / (n * m)
     if kind == SIGMOID_BCE:
+        inv = 1.0 / (<double>n * <double>m)
         for i in range(n * m):
             z = p[i]
-            total += (z if z > 0 else 0) - z * y[i] + log1p(exp(-fabs(z)))
-        return total / (n * m)
-    for i in range(n):              # SOFTMAX_CCE
+            # each term <= |z| + log 2; (z - z): 0 for a finite logit, NaN for an infinite one
+            t = (z if z > 0 else 0) - z * y[i] + log1p(exp(-fabs(z))) + (z - z)
+            total += t
+            scaled += t * inv
+        return _mean_of_terms(total, scaled, n * m)
+    inv = 1.0 / <double>n
+    for i in range(n):              # SOFTMAX_CCE: sum_j y_j ((zmax - z_j) + log sum_k e^(z_k - zmax))
         zmax = p[i * m]
         for j in range(1, m):
             if p[i * m + j] > zmax:
                 zmax = p[i * m + j]
-        lse = 0.0
+        offset, check = 0.0, 0.0
         for j in range(m):
-            lse += exp(p[i * m + j] - zmax)
-        lse = zmax + log(lse)
+            z = p[i * m + j]
+            offset += exp(z - zmax)
+            check += z - z          # NaN if a logit is infinite or NaN
+        offset = log(offset)
+        row = 0.0
         for j in range(m):
-            total += y[i * m + j] * (lse - p[i * m + j])
-    return total / n
+            yj = y[i * m + j]
+            if yj != 0:             # a zero target adds nothing, however far below its logit
+                d = zmax - p[i * m + j]
+                if d - d == 0:
+                    row += yj * (d + offset)
+                else:               # the gap overflowed (float64 logits 1.8e308 apart)
+                    row += (yj * zmax - yj * p[i * m + j]) + yj * offset
+        # a row loss beyond the float64 range is reported as the largest float64
+        if row > DBL_MAX:
+            row = DBL_MAX
+        elif row < -DBL_MAX:
+            row = -DBL_MAX
+        row += check
+        total += row
+        scaled += row * inv
+    return _mean_of_terms(total, scaled, n)
 
 
 cdef void _loss_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
