@@ -42,3 +42,65 @@ def random_classes(n_samples, n_features, n_classes, seed=0):
     rng = np.random.default_rng(seed)
     return (rng.uniform(0, 1, (n_samples, n_features)),
             np.eye(n_classes)[rng.integers(0, n_classes, n_samples)])
+
+
+def run_isolated(module_name, table_name, timeout=300):
+    """Run every call of a table in a child interpreter; {case: outcome}.
+
+    The table (in the test module `module_name`) maps a case name to
+    (call, expected); each call takes no argument. An outcome is
+    {"returned": repr(value)}, {"raised": type name, "message": str}, or
+    {"crashed": exit status, "stderr": its tail} for the case during which the
+    child died (a segfault, an abort, a sanitizer report) or hung: the cases
+    after it run in a new child, so one crash fails one case, not the run.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}]\n"
+        f"table = getattr(__import__({module_name!r}), {table_name!r})\n"
+        "for name in json.loads(sys.argv[1]):\n"
+        "    print(json.dumps({'start': name}), flush=True)\n"
+        "    try:\n"
+        "        outcome = {'returned': repr(table[name][0]())}\n"
+        "    except Exception as error:\n"
+        "        outcome = {'raised': type(error).__name__, 'message': str(error)[:4000]}\n"
+        "    print(json.dumps({'case': name, **outcome}), flush=True)\n"
+    )
+    table = getattr(__import__(module_name), table_name)
+    outcomes, remaining = {}, list(table)
+    while remaining:
+        try:
+            child = subprocess.run([sys.executable, "-c", code, json.dumps(remaining)],
+                                   capture_output=True, text=True, timeout=timeout,
+                                   env=dict(os.environ))
+            stdout, status, stderr = child.stdout, child.returncode, child.stderr
+        except subprocess.TimeoutExpired as expired:
+            stdout, status, stderr = expired.stdout or "", "timeout", expired.stderr or ""
+            stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
+            stderr = stderr.decode() if isinstance(stderr, bytes) else stderr
+        for line in stdout.splitlines():
+            record = json.loads(line) if line.startswith("{") else {}
+            if "case" in record:
+                outcomes[record.pop("case")] = record
+        remaining = [name for name in remaining if name not in outcomes]
+        if remaining:               # the child died (or hung) during the first of them
+            outcomes[remaining.pop(0)] = {"crashed": status, "stderr": stderr[-3000:]}
+    return outcomes
+
+
+def check_outcome(outcome, expected):
+    """Assert a run_isolated outcome: expected is (exception type, words) or a return value."""
+    assert "crashed" not in outcome, f"the interpreter died ({outcome['crashed']}): " \
+                                     f"{outcome['stderr']}"
+    if isinstance(expected, tuple) and isinstance(expected[0], type) \
+            and issubclass(expected[0], BaseException):
+        exc_type, words = expected
+        assert outcome.get("raised") == exc_type.__name__, outcome
+        for word in words:
+            assert word in outcome["message"], f"{word!r} not in {outcome['message']!r}"
+    else:
+        assert outcome == {"returned": repr(expected)}, outcome

@@ -51,6 +51,7 @@ BAD_CALLS = {
     "sgd lr zero": (lambda: K.sgd_update(np.zeros(3), np.ones(3), 0.0), ValueError, ["learning_rate", "> 0", "0.0"]),
     "sgd lr a string": (lambda: K.sgd_update(np.zeros(3), np.ones(3), "0.1"), TypeError, ["learning_rate", "real number", "str"]),
     "fused step lr None": (lambda: K.dense_backward_sgd(X, W.copy(), b.copy(), dZ, None), TypeError, ["learning_rate", "NoneType"]),
+    "sgd lr a huge int": (lambda: K.sgd_update(np.zeros(3), np.ones(3), 10**400), ValueError, ["learning_rate", "too large"]),
     "sgd lr nan": (lambda: K.sgd_update(np.zeros(3), np.ones(3), float("nan")), ValueError, ["learning_rate", "nan"]),
     "sgd lr inf": (lambda: K.dense_backward_sgd(X, W.copy(), b.copy(), dZ, float("inf")), ValueError, ["learning_rate", "inf"]),
     "sgd lengths": (lambda: K.sgd_update(np.zeros(3), np.ones(4), 0.1), ValueError, ["grads", "(3,)", "(4,)"]),

@@ -160,6 +160,12 @@ BAD_TRAINING = {
     "rprop mini-batches": ({"optimizer": "rprop", "state": np.zeros(132)}, ValueError, ["rprop", "full batches", "batch_size=2"]),
     "rates_out short": ({"rates_out": np.zeros(1)}, ValueError, ["rates_out", "2 values"]),
     "rates_out inside losses_out": ({"losses_out": _SHARED[:2], "rates_out": _SHARED[1:3]}, ValueError, ["rates_out", "losses_out"]),
+    "lr a huge int": ({"learning_rate": 10**400}, ValueError, ["learning_rate", "1329 bits", "too large"]),
+    "target a huge int": ({"target_loss": -10**400}, ValueError, ["target_loss", "too large"]),
+    "batch beyond Py_ssize_t": ({"batch_size": 2**63}, ValueError, ["batch_size", "out of range"]),
+    "layer_sizes a string": ({"layer_sizes": "573"}, TypeError, ["layer_sizes", "list", "str"]),
+    "activations a string": ({"activations": "relu"}, TypeError, ["activations", "list", "str"]),
+    "layer_sizes of a bool": ({"layer_sizes": [5, True, 3]}, ValueError, ["layer_sizes[1]", "True"]),
 }
 
 
@@ -183,3 +189,31 @@ def test_network_forward_rejects_bad_arguments():
         K.network_forward(X, params[:-1], SIZES, ["relu", "relu"])
     with pytest.raises(ValueError, match="out shares memory with params"):
         K.network_forward(X, params, SIZES, ["relu", "relu"], out=params[:6].reshape(2, 3))
+
+
+def test_network_forward_runs_in_blocks_with_a_bounded_scratch(dtype):
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    sizes, acts = [4, 256, 3], ["tanh", "sigmoid"]
+    X, params = rng.standard_normal((40000, 4)).astype(dtype), network(rng, dtype, sizes)
+    tracemalloc.start()
+    try:
+        got = K.network_forward(X, params, sizes, acts)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # one block of all rows needed 2 x 40000 x 256 values of scratch (164 MB in float64)
+    assert peak < 24 * 2**20, f"network_forward allocated {peak} bytes"
+    assert_close(got, R.network_forward(X, params, sizes, acts), dtype)
+
+
+def test_network_forward_gives_the_same_rows_whatever_the_block_size(rng, dtype):
+    X, params = rng.standard_normal((10, 5)).astype(dtype), network(rng, dtype)
+    acts = ["relu", "softmax"]
+    whole = K.network_forward(X, params, SIZES, acts)
+    previous = K._set_forward_block(1, 3)      # blocks of 3 rows: 3, 3, 3, 1
+    try:
+        blocked = K.network_forward(X, params, SIZES, acts)
+    finally:
+        K._set_forward_block(*previous)
+    assert_close(blocked, whole, dtype)

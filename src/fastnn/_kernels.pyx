@@ -22,12 +22,15 @@ directives (bounds checks etc.) come from setup.py, never from this file.
 
 cimport numpy as cnp
 from cython cimport floating
+from libc.float cimport DBL_MAX
 from libc.math cimport exp, fabs, log, log1p
 from libc.limits cimport INT_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import operator
 
 import numpy as np
 
@@ -343,8 +346,13 @@ cdef int _float_type(object arr, str name) except -1:
     return typenum
 
 
-cdef cnp.ndarray _input(object arr, str name, int ndim, int typenum, str leader):
-    """`arr` checked for type, dtype and ndim; copied if not C-contiguous, aligned, native."""
+cdef cnp.ndarray _input(object arr, str name, int ndim, int typenum, str leader,
+                       bint blas_dims=True):
+    """`arr` checked for type, dtype and ndim; copied if not C-contiguous, aligned, native.
+
+    blas_dims: its dimensions reach BLAS as C ints (checked before any copy is made);
+    false for the arrays only typed loops (Py_ssize_t indices) see.
+    """
     if not cnp.PyArray_Check(arr):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
     cdef cnp.ndarray a = <cnp.ndarray>arr
@@ -357,7 +365,8 @@ cdef cnp.ndarray _input(object arr, str name, int ndim, int typenum, str leader)
         raise ValueError(f"{name} must have dtype {_dtype_name(typenum)}, got {a.dtype}")
     if cnp.PyArray_NDIM(a) != ndim:
         raise ValueError(f"{name} must be a {ndim}-d array, got {a.ndim}-d with shape {_shape(a)}")
-    _check_blas_sizes(a, name)
+    if blas_dims:
+        _check_blas_sizes(a, name)
     if not cnp.PyArray_ISCARRAY_RO(a):
         a = np.array(a, dtype=np.float32 if typenum == cnp.NPY_FLOAT32 else np.float64, order="C")
     return a
@@ -376,8 +385,10 @@ cdef int _check_blas_sizes(cnp.ndarray a, str name) except -1:
 
 
 cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_ssize_t cols,
-                         int ndim):
-    """`out` checked to be a writeable (rows, cols) or (cols,) buffer; allocated if None."""
+                         int ndim, bint blas_dims=True):
+    """`out` checked to be a writeable (rows, cols) or (cols,) buffer; allocated if None.
+
+    blas_dims: as for _input."""
     cdef cnp.npy_intp dims[2]
     if ndim == 2:
         dims[0], dims[1] = rows, cols
@@ -393,7 +404,8 @@ cdef cnp.ndarray _output(object out, str name, int typenum, Py_ssize_t rows, Py_
     if cnp.PyArray_NDIM(o) != ndim or not all(cnp.PyArray_DIM(o, i) == dims[i] for i in range(ndim)):
         expected = f"({rows}, {cols})" if ndim == 2 else f"({cols},)"
         raise ValueError(f"{name} must have shape {expected}, got {_shape(o)}")
-    _check_blas_sizes(o, name)
+    if blas_dims:
+        _check_blas_sizes(o, name)
     if not cnp.PyArray_ISCARRAY(o):
         raise ValueError(
             f"{name} must be a writeable, C-contiguous, aligned, native-endian array "
@@ -477,19 +489,40 @@ cdef int _check_layer(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b) except -1:
     return 0
 
 
+cdef str _describe(object value):
+    """repr(value), or a description of an integer too long to print (no 10**5000 digits)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = operator.index(value)
+        if value.bit_length() > 128:
+            return f"an integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 cdef double _as_real(object value, str name) except? -1:
     """`value` as a C double; a TypeError naming `name` unless it is a real number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite real number, got {_describe(value)}, "
+                         f"too large for a float") from None
+
+
+cdef object _as_index(object value, str name):
+    """`value` as a plain int (operator.index), before anything compares it: an int
+    subclass whose comparisons lie cannot pass a range check. TypeError unless an integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    return operator.index(value)
 
 
 cdef Py_ssize_t _as_count(object value, str name) except? -1:
     """`value` as a C integer; a TypeError naming `name` unless it is an integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = _as_index(value, name)
     if not -PY_SSIZE_T_MAX <= value <= PY_SSIZE_T_MAX:
-        raise ValueError(f"{name} is out of range: {value}")
+        raise ValueError(f"{name} is out of range: {_describe(value)} (at most "
+                         f"{PY_SSIZE_T_MAX} in magnitude)")
     return value
 
 
@@ -614,8 +647,8 @@ def activate(Z, activation, out=None):
     """out := f(Z), element-wise (softmax: per row). out may be Z itself (in place)."""
     cdef int act = _activation_code(activation, False)
     cdef int dt = _float_type(Z, "Z")
-    cdef cnp.ndarray Za = _input(Z, "Z", 2, dt, "Z")
-    cdef cnp.ndarray o = _output(out, "out", dt, Za.shape[0], Za.shape[1], 2)
+    cdef cnp.ndarray Za = _input(Z, "Z", 2, dt, "Z", False)
+    cdef cnp.ndarray o = _output(out, "out", dt, Za.shape[0], Za.shape[1], 2, False)
     _check_disjoint(o, "out", Za, "Z", True)
     if dt == cnp.NPY_FLOAT32:
         _run_activate[float](Za, act, o)
@@ -645,10 +678,10 @@ def activation_backward(A, dA, activation, out=None):
     """
     cdef int act = _activation_code(activation, True)
     cdef int dt = _float_type(A, "A")
-    cdef cnp.ndarray Aa = _input(A, "A", 2, dt, "A")
-    cdef cnp.ndarray dAa = _input(dA, "dA", 2, dt, "A")
+    cdef cnp.ndarray Aa = _input(A, "A", 2, dt, "A", False)
+    cdef cnp.ndarray dAa = _input(dA, "dA", 2, dt, "A", False)
     _check_same_shape(dAa, "dA", Aa, "A")
-    cdef cnp.ndarray o = _output(out, "out", dt, Aa.shape[0], Aa.shape[1], 2)
+    cdef cnp.ndarray o = _output(out, "out", dt, Aa.shape[0], Aa.shape[1], 2, False)
     _check_disjoint(o, "out", dAa, "dA", True)
     _check_disjoint(o, "out", Aa, "A", act != SOFTMAX)
     if dt == cnp.NPY_FLOAT32:
@@ -833,8 +866,8 @@ def sgd_update(params, grads, learning_rate):
     cdef int dt = _float_type(params, "params")
     if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d array, got shape {_shape(params)}")
-    cdef cnp.ndarray p = _output(params, "params", dt, 0, params.shape[0], 1)
-    cdef cnp.ndarray g = _input(grads, "grads", 1, dt, "params")
+    cdef cnp.ndarray p = _output(params, "params", dt, 0, params.shape[0], 1, False)
+    cdef cnp.ndarray g = _input(grads, "grads", 1, dt, "params", False)
     _check_same_shape(g, "grads", p, "params")
     _check_disjoint(p, "params", g, "grads", False)
     if dt == cnp.NPY_FLOAT32:
@@ -862,13 +895,32 @@ cdef enum:
 
 cdef tuple _loss_inputs(y_true, y_pred, str pred_name):
     cdef int dt = _float_type(y_pred, pred_name)
-    cdef cnp.ndarray p = _input(y_pred, pred_name, 2, dt, pred_name)
-    cdef cnp.ndarray t = _input(y_true, "y_true", 2, dt, pred_name)
+    cdef cnp.ndarray p = _input(y_pred, pred_name, 2, dt, pred_name, False)
+    cdef cnp.ndarray t = _input(y_true, "y_true", 2, dt, pred_name, False)
     _check_same_shape(t, "y_true", p, pred_name)
     if p.shape[0] == 0 or p.shape[1] == 0:
         raise ValueError(f"{pred_name} must have at least one sample and one output, "
                          f"got shape {_shape(p)}")
     return dt, t, p
+
+
+cdef double _mean_of_terms(double total, double scaled, Py_ssize_t count) noexcept nogil:
+    """The mean of `count` terms, from their sum and the sum of term / count.
+
+    total / count, unless the sum overflowed although no term was NaN: the terms of a
+    cross-entropy from finite logits are at most 1.8e308 each, so their mean is
+    representable, and the sum of the scaled terms is that mean (clamped against its
+    last rounding). NaN stays NaN.
+    """
+    if total - total == 0:
+        return total / count
+    if total != total:
+        return total
+    if scaled > DBL_MAX:
+        return DBL_MAX
+    if scaled < -DBL_MAX:
+        return -DBL_MAX
+    return scaled
 
 
 cdef double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
@@ -877,13 +929,14 @@ cdef double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssi
     unless out is NULL, out := dL/dp (mse) or dL/dz (the cross-entropies, from logits
     z = p), in one pass: the cross-entropies compute each exponential once.
 
-    Terms of targets y = 0 contribute exactly 0 (the loss of logits of any
-    finite size is finite unless its true value overflows).
+    The cross-entropies are finite for finite logits of any size (targets in [0, 1]):
+    no inf * 0, no overflow in their sums; an infinite or NaN logit gives NaN.
     """
     cdef Py_ssize_t i, j
-    cdef double total = 0.0, d, z, e, zmax, sum_e, lse, ysum, scale
+    cdef double total = 0.0, scaled = 0.0, inv, scale, d, z, e, zmax, sum_e, offset, check
+    cdef double row, t, yj, ysum
     if kind == MSE:
-        scale = 2.0 / (n * m)
+        scale = 2.0 / (<double>n * <double>m)
         for i in range(n * m):
             d = p[i] - y[i]
             total += d * d
@@ -892,39 +945,55 @@ cdef double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssi
         return total / (n * m)
     if kind == SIGMOID_BCE:
         # max(z, 0) - z y + log(1 + e^-|z|); sigmoid(z) from the same e^-|z|
-        scale = 1.0 / (n * m)
+        inv = 1.0 / (<double>n * <double>m)
         for i in range(n * m):
             z = p[i]
             e = _exp_nonpositive(-fabs(z))
-            total += (z if z > 0 else 0) - (z * y[i] if y[i] != 0 else 0) + log1p(e)
+            # each term <= |z| + log 2; (z - z): 0 for a finite logit, NaN for an infinite one
+            t = (z if z > 0 else 0) - z * y[i] + log1p(e) + (z - z)
+            total += t
+            scaled += t * inv
             if out != NULL:
-                out[i] = <floating>(scale * ((1.0 if z >= 0 else e) / (1.0 + e) - y[i]))
-        return total / (n * m)
-    scale = 1.0 / n                 # SOFTMAX_CCE: sum_j y_j (logsumexp(z) - z_j)
-    for i in range(n):
+                out[i] = <floating>(inv * ((1.0 if z >= 0 else e) / (1.0 + e) - y[i]))
+        return _mean_of_terms(total, scaled, n * m)
+    inv = 1.0 / <double>n
+    for i in range(n):              # SOFTMAX_CCE: sum_j y_j ((zmax - z_j) + log sum_k e^(z_k - zmax))
         zmax = p[i * m]
         for j in range(1, m):
             if p[i * m + j] > zmax:
                 zmax = p[i * m + j]
-        sum_e = 0.0
+        sum_e, check = 0.0, 0.0
         for j in range(m):
-            e = _exp_nonpositive(p[i * m + j] - zmax)
+            z = p[i * m + j]
+            e = _exp_nonpositive(z - zmax)
             sum_e += e
+            check += z - z          # NaN if a logit is infinite or NaN
             if out != NULL:
                 out[i * m + j] = <floating>e
-        lse = zmax + log(sum_e)
-        if lse != lse:          # a NaN logit: the loss is NaN, whatever the targets
-            total += lse
-        ysum = 0.0
+        offset = log(sum_e)
+        row, ysum = 0.0, 0.0
         for j in range(m):
-            if y[i * m + j] != 0:
-                total += y[i * m + j] * (lse - p[i * m + j])
-                ysum += y[i * m + j]
-        if out != NULL:         # (softmax(z) sum_j y_j - y) / n
+            yj = y[i * m + j]
+            if yj != 0:             # a zero target adds nothing, however far below its logit
+                ysum += yj
+                d = zmax - p[i * m + j]
+                if d - d == 0:
+                    row += yj * (d + offset)
+                else:               # the gap overflowed (float64 logits 1.8e308 apart)
+                    row += (yj * zmax - yj * p[i * m + j]) + yj * offset
+        # a row loss beyond the float64 range is reported as the largest float64
+        if row > DBL_MAX:
+            row = DBL_MAX
+        elif row < -DBL_MAX:
+            row = -DBL_MAX
+        row += check
+        total += row
+        scaled += row * inv
+        if out != NULL:             # (softmax(z) sum_j y_j - y) / n
             for j in range(m):
-                out[i * m + j] = <floating>(scale * (out[i * m + j] / sum_e * ysum
-                                                      - y[i * m + j]))
-    return total / n
+                out[i * m + j] = <floating>(inv * (out[i * m + j] / sum_e * ysum
+                                                    - y[i * m + j]))
+    return _mean_of_terms(total, scaled, n)
 
 
 cdef inline double _loss_rows(const floating* y, const floating* p, Py_ssize_t n,
@@ -951,7 +1020,7 @@ cdef double _run_loss_typed(const floating[:, ::1] y, const floating[:, ::1] p, 
 
 cdef object _run_loss_gradient(y_true, y_pred, int kind, str pred_name, out):
     dt, t, p = _loss_inputs(y_true, y_pred, pred_name)
-    cdef cnp.ndarray o = _output(out, "out", dt, p.shape[0], p.shape[1], 2)
+    cdef cnp.ndarray o = _output(out, "out", dt, p.shape[0], p.shape[1], 2, False)
     _check_disjoint(o, "out", t, "y_true", False)
     _check_disjoint(o, "out", p, pred_name, False)
     if dt == cnp.NPY_FLOAT32:

@@ -52,49 +52,88 @@ LOSSES = ("mse", "bce", "cce")
 cdef dict _LOSS_CODES = {name: code for code, name in enumerate(LOSSES)}
 
 
-cdef Py_ssize_t _length(object sequence, str name) except -1:
+cdef tuple _snapshot(object sequence, str name):
+    """The items of a list-like argument, read once (what is checked is what is used)."""
+    if isinstance(sequence, (str, bytes)):
+        raise TypeError(f"{name} must be a list, got {type(sequence).__name__} {sequence!r}")
     try:
-        return len(sequence)
+        return tuple(sequence)
     except TypeError:
         raise TypeError(f"{name} must be a list, got {type(sequence).__name__}") from None
+
+
+cdef str _short(tuple items):
+    """A list for a message: all of a short one, the ends of a long one."""
+    if len(items) <= 12:
+        return repr(list(items))
+    # (no negative indices in this module: the release build turns wraparound off)
+    return f"[{', '.join(map(repr, items[:6]))}, ..., " \
+           f"{', '.join(map(repr, items[len(items) - 3:]))}] ({len(items)} sizes)"
 
 
 cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray params,
                           bint differentiable=True):
     """(sizes int64 array, activation codes int32 array, widest layer) for a valid network.
 
-    Typed loops, not NumPy calls: this runs on every predict.
+    The sizes and activations are read once into arrays owned by the call (the
+    compiled code reads those copies); every size is converted with
+    operator.index before it is compared (an int subclass cannot lie its way
+    past the range check), and the parameter count is summed in Python ints,
+    so it cannot wrap around. No NumPy calls: this runs on every predict.
     """
-    cdef Py_ssize_t n_sizes = _length(layer_sizes, "layer_sizes"), i, n_params = 0, widest = 0
+    cdef tuple given = _snapshot(layer_sizes, "layer_sizes")
+    cdef tuple names = _snapshot(activations, "activations")
+    cdef Py_ssize_t n_sizes = len(given), i
     if n_sizes < 2:
-        raise ValueError(f"layer_sizes must list at least two sizes, got {layer_sizes!r}")
-    if _length(activations, "activations") != n_sizes - 1:
+        raise ValueError(f"layer_sizes must list at least two sizes, got {_short(given)}")
+    if len(names) != n_sizes - 1:
         raise ValueError(f"activations must name one activation per layer ({n_sizes - 1}); "
-                         f"got {len(activations)}")
-    cdef cnp.ndarray sizes = np.empty(n_sizes, np.int64)
-    cdef cnp.ndarray codes = np.empty(n_sizes - 1, np.int32)
-    cdef long long[::1] s = sizes
-    cdef int[::1] c = codes
+                         f"got {len(names)}")
+    plain = []
     for i in range(n_sizes):
-        size = layer_sizes[i]
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
-                or not 1 <= size <= INT_MAX:
-            raise ValueError(f"layer_sizes must be integers >= 1, got {layer_sizes!r}")
-        s[i] = size
+        size = given[i]
+        if not isinstance(size, bool):
+            try:
+                size = operator.index(size)         # a plain int from here on
+            except TypeError:
+                pass
+        if type(size) is not int or not 1 <= size <= INT_MAX:
+            raise ValueError(f"layer_sizes must be integers >= 1 and <= {INT_MAX}; "
+                             f"layer_sizes[{i}] is {_describe(size)}")
+        plain.append(size)
+    cdef cnp.ndarray sizes = np.array(plain, np.int64)
+    cdef cnp.ndarray codes = np.empty(n_sizes - 1, np.int32)
+    cdef int[::1] c = codes
+    n_params, widest = 0, 0
     for i in range(n_sizes - 1):
-        c[i] = _activation_code(activations[i], differentiable)
-        n_params += s[i] * s[i + 1] + s[i + 1]
-        widest = max(widest, s[i + 1])
+        c[i] = _activation_code(names[i], differentiable)
+        n_params += plain[i] * plain[i + 1] + plain[i + 1]
+        widest = max(widest, plain[i + 1])
     if params.shape[0] != n_params:
         raise ValueError(f"params must hold {n_params} values for layer_sizes "
-                         f"{list(layer_sizes)}, got {params.shape[0]}")
+                         f"{_short(tuple(plain))}, got {params.shape[0]}")
     return sizes, codes, widest
+
+
+cdef int _check_workspace(object sizes, Py_ssize_t batch_size, Py_ssize_t n_params,
+                          int itemsize) except -1:
+    """The training workspace (every layer's outputs for one batch, two gradient buffers,
+    the gathered batch) must be addressable, and the engine's work counter (samples x
+    parameters) must not wrap: checked in Python ints before the engine sizes anything."""
+    plain = [int(size) for size in sizes]
+    per_row = sum(plain[1:]) + 2 * max(plain) + plain[0] + plain[len(plain) - 1]
+    if int(batch_size) * per_row * itemsize > PY_SSIZE_T_MAX \
+            or int(batch_size) * n_params > PY_SSIZE_T_MAX - _POLL_WORK:
+        raise ValueError(f"batch_size {batch_size} is too large for this network: its "
+                         f"workspace ({per_row} values per sample) cannot be addressed; "
+                         f"use a smaller batch_size")
+    return 0
 
 
 def all_finite(X):
     """True when no entry of X is NaN or infinite."""
     cdef int dt = _float_type(X, "X")
-    cdef cnp.ndarray a = _input(X, "X", cnp.PyArray_NDIM(<cnp.ndarray>X), dt, "X")
+    cdef cnp.ndarray a = _input(X, "X", cnp.PyArray_NDIM(<cnp.ndarray>X), dt, "X", False)
     if cnp.PyArray_SIZE(a) == 0:
         return True
     if dt == cnp.NPY_FLOAT32:
@@ -120,46 +159,79 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     return True
 
 
+# network_forward runs the samples through every layer in blocks of rows: its scratch
+# holds two blocks of the widest layer's outputs, about _FORWARD_BLOCK_VALUES values
+# each, so memory does not grow with the number of samples (it took 2 x n_samples x
+# widest before). Blocks have at least _FORWARD_MIN_ROWS rows, enough for BLAS to run
+# at full speed. Measured (784-512-256-10 on 10^4 samples, 64-32-10 on 10^5,
+# 100-2000-2000-10 on 5000, 2-2-1 on 10^6): 2^20 values and 256 rows are as fast as one
+# block of all rows, within the noise of a shared machine; 2^16 values were slower for
+# wide layers.
+cdef Py_ssize_t _FORWARD_BLOCK_VALUES = 1048576
+cdef Py_ssize_t _FORWARD_MIN_ROWS = 256
+
+
+def _set_forward_block(Py_ssize_t values, Py_ssize_t min_rows):
+    """Set network_forward's block size (for measurement only); returns the previous one."""
+    global _FORWARD_BLOCK_VALUES, _FORWARD_MIN_ROWS
+    previous = _FORWARD_BLOCK_VALUES, _FORWARD_MIN_ROWS
+    _FORWARD_BLOCK_VALUES, _FORWARD_MIN_ROWS = values, min_rows
+    return previous
+
+
 def network_forward(X, params, layer_sizes, activations, out=None):
     """The outputs of a feedforward network: A_l := f_l(A_{l-1} @ W_l + b_l), A_0 = X.
 
     params: the flat parameter buffer (per layer W (n_in, n_out), then b).
-    out (n_samples, n_out) is allocated when None. Returns out.
+    out (n_samples, n_out) is allocated when None. Returns out. The rows go
+    through the network in blocks, so the scratch memory is bounded by the
+    block size times the widest layer, whatever the number of samples.
     """
     cdef int dt = _float_type(X, "X")
-    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X")
-    cdef cnp.ndarray P = _input(params, "params", 1, dt, "X")
+    # X's rows reach BLAS a block at a time, its columns are a layer size (<= INT_MAX)
+    cdef cnp.ndarray Xa = _input(X, "X", 2, dt, "X", False)
+    cdef cnp.ndarray P = _input(params, "params", 1, dt, "X", False)
     sizes, codes, widest = _check_network(layer_sizes, activations, P, False)
     if Xa.shape[1] != sizes[0]:
         raise ValueError(f"X has {Xa.shape[1]} features, but the network expects {sizes[0]}")
-    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], sizes[len(sizes) - 1], 2)
+    cdef cnp.ndarray o = _output(out, "out", dt, Xa.shape[0], sizes[len(sizes) - 1], 2, False)
     _check_disjoint(o, "out", Xa, "X", False)
     _check_disjoint(o, "out", P, "params", False)
     if Xa.shape[0] == 0:
         return o
-    scratch = np.empty(2 * Xa.shape[0] * widest, dtype=Xa.dtype)
+    cdef Py_ssize_t block = min(Xa.shape[0], max(_FORWARD_MIN_ROWS, _FORWARD_BLOCK_VALUES // widest))
+    # one layer writes straight into out: no scratch
+    scratch = np.empty(2 * block * widest if len(sizes) > 2 else 0, dtype=Xa.dtype)
     if dt == cnp.NPY_FLOAT32:
-        _network_forward[float](Xa, P, sizes, codes, scratch, o)
+        _network_forward[float](Xa, P, sizes, codes, block, scratch, o)
     else:
-        _network_forward[double](Xa, P, sizes, codes, scratch, o)
+        _network_forward[double](Xa, P, sizes, codes, block, scratch, o)
     return o
 
 
 cdef _network_forward(const floating[:, ::1] X, const floating[::1] params,
-                      const long long[::1] sizes, const int[::1] codes, floating[::1] scratch,
-                      floating[:, ::1] out):
-    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, offset = 0, half
-    cdef const floating* layer_in = &X[0, 0]
+                      const long long[::1] sizes, const int[::1] codes, Py_ssize_t block,
+                      floating[::1] scratch, floating[:, ::1] out):
+    """out := the network's outputs, `block` rows at a time; scratch: two blocks of the
+    widest layer (the hidden layers write into them in turn, the last one into out)."""
+    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, offset, start, rows
+    cdef Py_ssize_t half = scratch.shape[0] // 2
+    cdef const floating* layer_in
     cdef floating* layer_out
-    half = scratch.shape[0] // 2
     with nogil:
-        for l in range(n_layers):
-            layer_out = &out[0, 0] if l == n_layers - 1 else &scratch[(l % 2) * half]
-            _forward_rows(layer_in, n, sizes[l], &params[offset],
-                          &params[offset + sizes[l] * sizes[l + 1]], sizes[l + 1], codes[l],
-                          layer_out)
-            offset += sizes[l] * sizes[l + 1] + sizes[l + 1]
-            layer_in = layer_out
+        start = 0
+        while start < n:
+            rows = min(block, n - start)
+            layer_in = &X[start, 0]
+            offset = 0
+            for l in range(n_layers):
+                layer_out = &out[start, 0] if l == n_layers - 1 else &scratch[(l % 2) * half]
+                _forward_rows(layer_in, rows, sizes[l], &params[offset],
+                              &params[offset + sizes[l] * sizes[l + 1]], sizes[l + 1], codes[l],
+                              layer_out)
+                offset += sizes[l] * sizes[l + 1] + sizes[l + 1]
+                layer_in = layer_out
+            start += rows
 
 
 # --------------------------------------------------------------------------
@@ -349,7 +421,7 @@ cdef tuple _check_training_data(X, Y, params, layer_sizes, activations, loss):
     _check_rows(Ya, "Y", Xa, "X")
     if not cnp.PyArray_Check(params) or cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d numpy.ndarray, got {type(params).__name__}")
-    cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1)
+    cdef cnp.ndarray P = _output(params, "params", dt, 0, params.shape[0], 1, False)
     sizes, codes, _ = _check_network(layer_sizes, activations, P)
     n_inputs, n_outputs = int(sizes[0]), int(sizes[len(sizes) - 1])
     output_code = int(codes[len(codes) - 1])
@@ -381,7 +453,7 @@ def network_gradient(X, Y, params, layer_sizes, activations, loss, out=None):
     """
     dt, Xa, Ya, P, sizes, codes, kind = _check_training_data(X, Y, params, layer_sizes,
                                                             activations, loss)
-    cdef cnp.ndarray G = _output(out, "out", dt, 0, P.shape[0], 1)
+    cdef cnp.ndarray G = _output(out, "out", dt, 0, P.shape[0], 1, False)
     _check_disjoint(G, "out", P, "params", False)
     _check_disjoint(G, "out", Xa, "X", False)
     _check_disjoint(G, "out", Ya, "Y", False)
@@ -480,22 +552,26 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epoch
             raise TypeError(f"order must hold integer sample indices, got dtype {order_a.dtype}")
         if order_a.ndim != 2 or order_a.shape[0] < epochs or order_a.shape[1] != n:
             raise ValueError(f"order must have shape ({epochs}, {n}), got {_shape(order_a)}")
-        order_a = np.array(order_a[:epochs], dtype=np.int64, order="C")   # owned by this call
+        # The indices are copied once into a buffer this call owns, and checked on the
+        # copy: the engine reads them without the GIL, so neither another thread nor an
+        # output sharing the caller's memory (losses_out, params) can change them after
+        # the check.
+        order_a = np.array(order_a[:epochs], dtype=np.int64, order="C", copy=True)
         if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
             raise ValueError(f"order must hold sample indices in [0, {n})")
     cdef cnp.ndarray C
     if counters is None:
         C = np.zeros(3, np.int64)
     else:
-        C = _output(counters, "counters", cnp.NPY_INT64, 0, 3, 1)
+        C = _output(counters, "counters", cnp.NPY_INT64, 0, 3, 1, False)
         if C.min() < 0:
             raise ValueError(f"counters must hold [step, epoch, samples] >= 0, got {counters}")
     cdef cnp.ndarray losses = _output(losses_out, "losses_out", cnp.NPY_FLOAT64, 0,
                                       losses_out.shape[0] if losses_out is not None
-                                      and cnp.PyArray_Check(losses_out) else epochs, 1)
+                                      and cnp.PyArray_Check(losses_out) else epochs, 1, False)
     cdef cnp.ndarray rates = _output(rates_out, "rates_out", cnp.NPY_FLOAT64, 0,
                                      rates_out.shape[0] if rates_out is not None
-                                     and cnp.PyArray_Check(rates_out) else epochs, 1)
+                                     and cnp.PyArray_Check(rates_out) else epochs, 1, False)
     if losses.shape[0] < epochs:
         raise ValueError(f"losses_out must hold {epochs} values, got {losses.shape[0]}")
     if rates.shape[0] < epochs:
@@ -507,6 +583,7 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epoch
         for in_a, in_name in ((Xa, "X"), (Ya, "Y")) + written[:i]:
             _check_disjoint(out_a, out_name, in_a, in_name, False)
     batch_size = min(batch_size, n)
+    _check_workspace(sizes, batch_size, P.shape[0], 4 if dt == cnp.NPY_FLOAT32 else 8)
     work = _Workspace(sizes, batch_size, Xa.dtype)
     if dt == cnp.NPY_FLOAT32:
         return _train_typed[float](Xa, Ya, P, sizes, codes, kind, &opt, S, C, schedule_code,

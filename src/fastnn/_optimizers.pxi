@@ -240,7 +240,7 @@ cdef int _fill_vector(double* out, object values, Py_ssize_t length, str name) e
         for i in range(length):
             out[i] = 0.0
         return 0
-    cdef cnp.ndarray a = _input(values, name, 1, cnp.NPY_FLOAT64, name)
+    cdef cnp.ndarray a = _input(values, name, 1, cnp.NPY_FLOAT64, name, False)
     if a.shape[0] != length:
         raise ValueError(f"{name} must hold {length} values, got {a.shape[0]}")
     cdef const double* data = <const double*>cnp.PyArray_DATA(a)
@@ -269,7 +269,7 @@ cdef cnp.ndarray _state_buffer(object state, const Optimizer* opt, int typenum):
         return cnp.PyArray_EMPTY(1, [0], typenum, 0)
     if not cnp.PyArray_Check(state) or cnp.PyArray_NDIM(<cnp.ndarray>state) != 1:
         raise ValueError(f"state must be a 1-d numpy.ndarray, got {type(state).__name__}")
-    return _output(state, "state", typenum, 0, size, 1)
+    return _output(state, "state", typenum, 0, size, 1, False)
 
 
 def state_size(optimizer, hyperparameters, Py_ssize_t n_params):
@@ -291,8 +291,8 @@ def optimizer_update(params, grads, state, optimizer, hyperparameters, learning_
     cdef int dt = _float_type(params, "params")
     if cnp.PyArray_NDIM(<cnp.ndarray>params) != 1:
         raise ValueError(f"params must be a 1-d array, got shape {_shape(params)}")
-    cdef cnp.ndarray p = _output(params, "params", dt, 0, params.shape[0], 1)
-    cdef cnp.ndarray g = _input(grads, "grads", 1, dt, "params")
+    cdef cnp.ndarray p = _output(params, "params", dt, 0, params.shape[0], 1, False)
+    cdef cnp.ndarray g = _input(grads, "grads", 1, dt, "params", False)
     _check_same_shape(g, "grads", p, "params")
     cdef Optimizer opt
     _setup_optimizer(&opt, optimizer, hyperparameters, learning_rate, p.shape[0])

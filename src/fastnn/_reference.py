@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "step")
 LEAKY_RELU_SLOPE = 0.01
 
@@ -19,7 +21,8 @@ def _sigmoid(z):
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
+    with np.errstate(over="ignore"):     # logits 1.8e308 apart: exp(-inf) is the right 0
+        e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
@@ -113,10 +116,26 @@ def mse_gradient(y_true, y_pred, out=None):
     return _store(2 * (y_pred - y_true) / y_pred.size, out, y_pred.dtype)
 
 
+def _mean_of_terms(terms):
+    """mean(terms), as the kernels take it: when the sum overflows although no term is NaN,
+    the sum of term / count (the mean of terms <= 1.8e308 is representable), clamped."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = terms.sum()
+        if np.isfinite(total) or np.isnan(total):
+            return float(total / terms.size)
+        return float(np.clip((terms * (1.0 / terms.size)).sum(), -_FLOAT64_MAX, _FLOAT64_MAX))
+
+
 def sigmoid_bce_loss(y_true, z):
-    """L := mean(max(z, 0) - z y + log1p(exp(-|z|))), binary cross-entropy from logits."""
+    """L := mean(max(z, 0) - z y + log1p(exp(-|z|))), binary cross-entropy from logits.
+
+    Finite for finite logits of any size; an infinite logit gives NaN, as in the kernel.
+    """
     z = z.astype(np.float64)
-    return float(np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # (z - z): 0 for a finite logit, NaN for an infinite one
+        terms = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))) + (z - z)
+    return _mean_of_terms(terms)
 
 
 def sigmoid_bce_gradient(y_true, z, out=None):
@@ -125,11 +144,21 @@ def sigmoid_bce_gradient(y_true, z, out=None):
 
 
 def softmax_cce_loss(y_true, z):
-    """L := mean over rows of sum_j y_j (logsumexp(z) - z_j), categorical cross-entropy."""
-    z = z.astype(np.float64)
-    zmax = z.max(axis=1, keepdims=True)
-    lse = zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
-    return float(np.mean((y_true * (lse - z)).sum(axis=1)))
+    """L := mean over rows of sum_j y_j (logsumexp(z) - z_j), categorical cross-entropy.
+
+    Computed as sum_j y_j ((zmax - z_j) + log sum_k e^(z_k - zmax)) over the nonzero
+    targets only (no inf * 0); a row beyond the float64 range counts as the largest
+    float64; an infinite logit gives NaN. As the kernel.
+    """
+    z, y = z.astype(np.float64), y_true.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        zmax = z.max(axis=1, keepdims=True)
+        offset = np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
+        gap = zmax - z              # inf when float64 logits are 1.8e308 apart
+        terms = np.where(np.isfinite(gap), y * (gap + offset), (y * zmax - y * z) + y * offset)
+        rows = np.where(y != 0, terms, 0.0).sum(axis=1)
+        rows = np.clip(rows, -_FLOAT64_MAX, _FLOAT64_MAX) + (z - z).sum(axis=1)
+    return _mean_of_terms(rows)
 
 
 def softmax_cce_gradient(y_true, z, out=None):

@@ -5,6 +5,7 @@
 """
 import numpy as np
 
+from . import validation
 from ._dispatch import kernels
 
 _EPS = np.finfo(np.float64).eps
@@ -30,8 +31,10 @@ def categorical_cross_entropy(y_true, y_pred):
 
 
 def _pair(y_true, y_pred):
-    a = np.atleast_2d(np.asarray(y_true, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(y_pred, dtype=np.float64))
+    """Both as C-contiguous 2-d float64 arrays of one shape; TypeError for what is not an
+    array of real numbers (None, strings, objects, complex), like the rest of the API."""
+    a = np.atleast_2d(validation.real_array(y_true, "y_true").astype(np.float64))
+    b = np.atleast_2d(validation.real_array(y_pred, "y_pred").astype(np.float64))
     if a.shape != b.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {a.shape} and {b.shape}")
     return np.ascontiguousarray(a), np.ascontiguousarray(b)

@@ -5,6 +5,8 @@ rejected call changes nothing.
 """
 import math
 import numbers
+import operator
+import sys
 
 import numpy as np
 
@@ -14,6 +16,8 @@ from ._reference import LOSSES as _LOSS_TABLE
 
 LOSSES = tuple(_LOSS_TABLE)
 DTYPES = {"float32": np.float32, "float64": np.float64}
+#: The largest count (epochs, batch size, ...) the compiled kernels take (a C Py_ssize_t).
+MAX_COUNT = sys.maxsize
 
 
 def as_dtype(dtype):
@@ -32,7 +36,7 @@ def as_samples(X, n_features, dtype, name="X"):
 
     Returns (array, was_single_sample).
     """
-    array = _numeric_array(X, name)
+    array = real_array(X, name)
     single = array.ndim == 1
     if single:
         array = array.reshape(1, -1)
@@ -49,12 +53,12 @@ def as_samples(X, n_features, dtype, name="X"):
                     f"{name}.reshape(-1, {n_features})")
         raise ValueError(f"{name} has {array.shape[1]} features, but this Network expects "
                          f"{n_features}{hint}")
-    return _finite(np.ascontiguousarray(array, dtype=dtype), name), single
+    return _converted(array, None, dtype, name), single
 
 
 def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X"):
     """y as a C-contiguous (n_samples, n_outputs) array; class labels one-hot for 'cce'."""
-    array = _numeric_array(y, name)
+    array = real_array(y, name)
     if loss == "cce" and array.ndim == 1 and n_outputs > 1:
         labels = array
         if not np.all(np.equal(np.mod(labels, 1), 0)) or labels.min(initial=0) < 0 \
@@ -72,7 +76,7 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X")
     if array.shape[0] != n_samples:
         raise ValueError(f"{samples_name} and {name} must hold the same number of samples: "
                          f"{samples_name} has {n_samples}, {name} has {array.shape[0]}")
-    array = _finite(np.ascontiguousarray(array, dtype=dtype), name)
+    array = _converted(array, None, dtype, name)
     if loss in ("bce", "cce") and (array.min() < 0 or array.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for loss {loss!r}, got values from "
                          f"{array.min()} to {array.max()}")
@@ -81,53 +85,12 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X")
 
 def as_array(value, shape, dtype, name):
     """`value` as a C-contiguous array of `shape` (None: any) and `dtype`, all finite."""
-    array = _numeric_array(value, name)
-    if shape is not None and array.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
-    with np.errstate(over="ignore"):                # 1e39 becomes inf in float32:
-        converted = np.asarray(array, dtype=dtype, order="C")   # checked after the cast
-    if not kernels.all_finite(converted):
-        too_large = bool(np.all(np.isfinite(array)))
-        raise ValueError(f"{name} contains " + (f"values too large for {np.dtype(dtype).name}"
-                                                if too_large else "NaN or infinity"))
-    return converted
+    return _converted(real_array(value, name), shape, dtype, name)
 
 
-def seed(value, name="seed"):
-    """None or a non-negative integer (a NumPy random seed)."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                              or value < 0):
-        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
-    return value
-
-
-def positive_number(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def non_negative_number(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def choice(value, options, name):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
-    return value
-
-
-def _numeric_array(value, name):
+def real_array(value, name):
+    """`value` as a NumPy array of real numbers (bool, int or float); a TypeError naming
+    `name` for None, strings, objects and complex numbers."""
     if value is None:
         raise TypeError(f"{name} must be an array of numbers, got None")
     try:
@@ -139,7 +102,101 @@ def _numeric_array(value, name):
     return array
 
 
-def _finite(array, name):
-    if not kernels.all_finite(array):
+def seed(value, name="seed"):
+    """None or a non-negative integer (a NumPy random seed)."""
+    if value is None:
+        return None
+    number = _integer(value)
+    if number is None or number < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {describe(value)}")
+    return number
+
+
+def positive_number(value, name):
+    """A finite real number > 0, as a float; ValueError naming `name` otherwise."""
+    number = _real(value, name, "> 0")
+    if not number > 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {describe(value)}")
+    return number
+
+
+def non_negative_number(value, name):
+    """A finite real number >= 0, as a float; ValueError naming `name` otherwise."""
+    number = _real(value, name, ">= 0")
+    if not number >= 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {describe(value)}")
+    return number
+
+
+def positive_int(value, name, minimum=1, maximum=MAX_COUNT):
+    """An integer in [minimum, maximum], as a plain int; ValueError naming `name` otherwise.
+
+    The value is converted (operator.index) before it is compared, so an int subclass
+    cannot misreport its size; the default maximum is the largest count the compiled
+    kernels take, so nothing beyond their range reaches them.
+    """
+    number = _integer(value)
+    if number is None or number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {describe(value)}")
+    if number > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {describe(value)}")
+    return number
+
+
+def describe(value):
+    """repr(value) for a message; an integer too long to print is described by its size."""
+    number = _integer(value)
+    if number is not None and number.bit_length() > 128:
+        return f"{'a negative' if number < 0 else 'an'} integer of {number.bit_length()} bits"
+    return repr(value)
+
+
+def _integer(value):
+    """A plain int from an integer (not a bool), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _real(value, name, bound):
+    """A float from a real number (not a bool); ValueError naming `name` if it is none, or
+    is not finite, or is too large for a float (math.isfinite(10**400) raises OverflowError)."""
+    number = None
+    if not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real):
+        try:
+            with np.errstate(over="ignore"):
+                number = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} must be a finite number {bound}, got {describe(value)}: "
+                             f"too large for a float") from None
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number {bound}, got {describe(value)}")
+    return number
+
+
+def choice(value, options, name):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value
+
+
+def _converted(array, shape, dtype, name):
+    """array checked for shape, cast to a C-contiguous `dtype` array, and checked finite
+    after the cast: a value that overflows float32 is named as such, not as infinity."""
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    with np.errstate(over="ignore"):                # 1e39 becomes inf in float32:
+        converted = np.asarray(array, dtype=dtype, order="C")   # checked after the cast
+    if not kernels.all_finite(converted):
+        if np.all(np.isfinite(array)):
+            largest = np.max(np.abs(array[np.isinf(converted)]))
+            kind = np.dtype(dtype).name
+            raise ValueError(f"{name} contains values too large for {kind}: {largest:g} "
+                             f"overflows {kind} (largest finite value {np.finfo(dtype).max:g})")
         raise ValueError(f"{name} contains NaN or infinity")
-    return array
+    return converted
