@@ -1,5 +1,6 @@
-"""Loading odd files: devices, FIFOs and symlinks to them; sources that never end;
-archives listing a member twice; Fortran-ordered parameters.
+"""Loading and saving on odd files: devices, FIFOs and symlinks to them; sources that never
+end; archives listing a member twice; Fortran-ordered parameters; saving NaN, over a
+private file, through a symlink.
 
 The cases that read without end or block forever when broken run in a child interpreter
 with a time and memory limit (helpers.run_isolated)."""
@@ -204,3 +205,92 @@ def test_parameters_declared_beyond_the_file_are_refused_before_reading(tmp_path
         z.writestr("params.npy", params.getvalue())
     with pytest.raises(ModelFormatError, match="declares 10000200001 parameters"):
         Network.load(path)
+
+
+# -- saving -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+@pytest.mark.parametrize("where,value,words", [
+    ("weights", np.nan, ["weights[1]", "(layer 2)", "nan", "(0, 1)"]),
+    ("biases", -np.inf, ["biases[0]", "(layer 1)", "-inf", "at 2"]),
+])
+def test_saving_non_finite_parameters_is_refused_and_leaves_the_file(tmp_path, backend, where,
+                                                                     value, words):
+    path = tmp_path / "model.npz"
+    Network([2, 3, 2], seed=0).save(path)
+    before = path.read_bytes()
+    net = Network([2, 3, 2], seed=1, backend=backend)
+    if where == "weights":
+        net.weights[1][0, 1] = value         # the views are writeable
+    else:
+        net.biases[0][2] = value
+    with pytest.raises(ValueError) as info:
+        net.save(path)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
+def test_saving_over_a_file_keeps_its_permissions(tmp_path, mode):
+    path = tmp_path / "model.npz"
+    Network([2, 1], seed=0).save(path)
+    os.chmod(path, mode)
+    Network([2, 2, 1], seed=1).save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert Network.load(path).layer_sizes == [2, 2, 1]
+
+
+def test_saving_through_a_symlink_replaces_its_target_atomically(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "models" / "model.npz"
+    Network([2, 1], seed=0).save(target)
+    os.chmod(target, 0o600)
+    link = tmp_path / "links" / "current.npz"
+    link.symlink_to(os.path.join("..", "models", "model.npz"))
+    folders = []
+    real_mkstemp = tempfile.mkstemp
+
+    def recording_mkstemp(*args, **kwargs):
+        folders.append(os.path.realpath(kwargs["dir"]))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
+    net = Network([2, 3, 1], seed=1)
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("..", "models", "model.npz")
+    assert folders == [str((tmp_path / "models").resolve())]      # the temp file sat there
+    np.testing.assert_array_equal(Network.load(target).parameters, net.parameters)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path / "models")) == ["model.npz"]
+    assert sorted(os.listdir(tmp_path / "links")) == ["current.npz"]
+
+
+def test_saving_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "new.npz")
+    Network([2, 1], seed=0).save(link)
+    assert link.is_symlink() and (tmp_path / "new.npz").is_file()
+    assert Network.load(link).layer_sizes == [2, 1]
+
+
+def test_saving_over_a_loop_of_links_is_an_os_error(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(OSError):
+        Network([2, 1]).save(tmp_path / "a")
+    assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
+
+
+@posix_only
+def test_saving_over_a_fifo_or_a_folder_is_refused(tmp_path):
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        Network([2, 1]).save(fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(IsADirectoryError):
+        Network([2, 1]).save(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["fifo.npz"]

@@ -19,8 +19,11 @@ parameters. Pickles are never loaded. Every problem with the file's content rais
 ModelFormatError (a ValueError) with the cause chained; a file that cannot be opened
 raises the usual OSError.
 
-Saving writes a temporary file in the same folder and renames it over the target,
-so a crash mid-save never destroys the previous file.
+Saving refuses what loading would refuse (NaN or infinite parameters, an invalid
+header) before touching any file. It writes a temporary file in the target's folder and
+renames it over the target, so a crash mid-save never destroys the previous file; the
+target keeps its permission bits (a new file gets those open() would give it); a path
+that is a symlink is written through: its final target is replaced, the link stays.
 """
 import collections
 import errno
@@ -34,6 +37,8 @@ import zipfile
 import numpy as np
 
 from . import validation
+from ._dispatch import kernels
+from ._reference import _layer_views
 from .errors import ModelFormatError
 from .validation import ACTIVATIONS
 
@@ -51,20 +56,59 @@ _OVERHEAD_BYTES = 512 * 1024
 def save(network, path):
     header = {"format": FORMAT, "version": VERSION, "layer_sizes": network.layer_sizes,
               "activations": network.activations, "dtype": np.dtype(network.dtype).name}
+    _check_header(header, ValueError)
+    _check_parameters(network._params, network.layer_sizes)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=folder)
+    target = _final_target(path)
+    existing = _stat_or_none(target)
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _refuse_special(existing, path, ValueError, "save writes regular files only")
+    mode = existing.st_mode & 0o777 if existing is not None else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, header=np.array(json.dumps(header)), params=network._params)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it private; save like open() does
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)     # mkstemp makes it private: the target's bits, or open()'s
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _check_parameters(params, layer_sizes):
+    """ValueError naming the first non-finite parameter (load would refuse the file)."""
+    if kernels.all_finite(params):
+        return
+    for layer, (W, b) in enumerate(_layer_views(params, layer_sizes)):
+        for name, array in (("weights", W), ("biases", b)):
+            bad = np.argwhere(~np.isfinite(array))
+            if len(bad):
+                where = tuple(int(i) for i in bad[0])
+                raise ValueError(
+                    f"cannot save: {name}[{layer}] (layer {layer + 1}) holds {array[where]} at "
+                    f"{where[0] if len(where) == 1 else where}; a model file holds finite "
+                    f"parameters only (load refuses others), so nothing was written")
+
+
+def _final_target(path):
+    """The file a save to `path` must replace: the final target of a symlink (created if
+    the link dangles), else the path itself; absolute."""
+    if not os.path.islink(path):
+        return os.path.abspath(path)
+    target = os.path.realpath(path)
+    if os.path.islink(target):              # realpath stops inside a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    return target
+
+
+def _stat_or_none(path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _umask():
