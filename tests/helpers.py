@@ -44,7 +44,7 @@ def random_classes(n_samples, n_features, n_classes, seed=0):
             np.eye(n_classes)[rng.integers(0, n_classes, n_samples)])
 
 
-def run_isolated(module_name, table_name, timeout=300):
+def run_isolated(module_name, table_name, timeout=300, max_memory=None):
     """Run every call of a table in a child interpreter; {case: outcome}.
 
     The table (in the test module `module_name`) maps a case name to
@@ -53,13 +53,20 @@ def run_isolated(module_name, table_name, timeout=300):
     {"crashed": exit status, "stderr": its tail} for the case during which the
     child died (a segfault, an abort, a sanitizer report) or hung: the cases
     after it run in a new child, so one crash fails one case, not the run.
+    max_memory (bytes) caps the child's address space, so a case that would read or
+    allocate without end fails instead of driving the machine out of memory (not under
+    AddressSanitizer, which reserves terabytes of address space for its shadow memory).
     """
     import json
     import os
     import subprocess
     import sys
     code = (
-        "import json, sys\n"
+        "import json, os, sys\n"
+        f"limit = {max_memory!r}\n"
+        "if limit and os.name == 'posix' and 'libasan' not in os.environ.get('LD_PRELOAD', ''):\n"
+        "    import resource\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
         f"sys.path[:0] = [{os.path.dirname(os.path.abspath(__file__))!r}]\n"
         f"table = getattr(__import__({module_name!r}), {table_name!r})\n"
         "for name in json.loads(sys.argv[1]):\n"

@@ -3,51 +3,112 @@
 Format (version 1): an uncompressed (stored) NumPy .npz archive holding exactly
   header.npy  a 0-d unicode array holding JSON: {"format": "fastnn", "version": 1,
               "layer_sizes": [...], "activations": [...], "dtype": "float32"|"float64"}
-  params.npy  the flat parameter buffer (per layer W (n_in, n_out) row-major, then b).
+  params.npy  the flat parameter buffer (per layer W (n_in, n_out) row-major, then b),
+              C-ordered, finite.
 
-Loading reads the archive's directory and the JSON header first (at most 64 KiB),
-checks the format, version, architecture and dtype, then the params member's own
-.npy header (dtype, shape, stored uncompressed, so its size is bounded by the
-file's), and only then reads the parameters. Pickles are never loaded. Every
-problem with the file's content raises ModelFormatError (a ValueError) with the
-cause chained; a file that cannot be opened raises the usual OSError.
-Saving writes a temporary file in the same folder and renames it over the target,
-so a crash mid-save never destroys the previous file.
+Loading a path opens regular files only, after resolving symlinks: devices (/dev/zero,
+/dev/urandom), FIFOs and sockets are refused, checked with os.stat before opening and
+with fstat on the descriptor, which is opened non-blocking (a path swapped for a FIFO in
+between cannot hang the loader). Whatever the source, the loader reads at most
+_OVERHEAD_BYTES of archive structure plus the 64 KiB header plus the parameter bytes the
+header declares, and never more parameter bytes than the file holds. It reads the
+archive's directory and the JSON header first, checks the format, version,
+architecture and dtype (and that no member is listed twice), then the params member's
+own .npy header (dtype, shape, C order, stored uncompressed), and only then the
+parameters. Pickles are never loaded. Every problem with the file's content raises
+ModelFormatError (a ValueError) with the cause chained; a file that cannot be opened
+raises the usual OSError.
+
+Saving refuses what loading would refuse (NaN or infinite parameters, an invalid
+header) before touching any file. It writes a temporary file in the target's folder and
+renames it over the target, so a crash mid-save never destroys the previous file; the
+target keeps its permission bits (a new file gets those open() would give it); a path
+that is a symlink is written through: its final target is replaced, the link stays.
 """
+import collections
+import errno
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 
 import numpy as np
 
 from . import validation
+from ._dispatch import kernels
+from ._reference import _layer_views
 from .errors import ModelFormatError
 from .validation import ACTIVATIONS
 
 FORMAT, VERSION = "fastnn", 1
 MAX_HEADER_BYTES = 64 * 1024
 MEMBERS = {"header.npy", "params.npy"}
+#: What a valid model needs read besides its JSON header and its parameters: the end
+#: record (and a comment of at most 64 KiB), the directory and local headers of two
+#: members, the params member's .npy header. np.savez writes about 400 bytes of these.
+_OVERHEAD_BYTES = 512 * 1024
 
+
+# -- saving ------------------------------------------------------------------------------
 
 def save(network, path):
     header = {"format": FORMAT, "version": VERSION, "layer_sizes": network.layer_sizes,
               "activations": network.activations, "dtype": np.dtype(network.dtype).name}
+    _check_header(header, ValueError)
+    _check_parameters(network._params, network.layer_sizes)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=folder)
+    target = _final_target(path)
+    existing = _stat_or_none(target)
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _refuse_special(existing, path, ValueError, "save writes regular files only")
+    mode = existing.st_mode & 0o777 if existing is not None else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, header=np.array(json.dumps(header)), params=network._params)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it private; save like open() does
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)     # mkstemp makes it private: the target's bits, or open()'s
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _check_parameters(params, layer_sizes):
+    """ValueError naming the first non-finite parameter (load would refuse the file)."""
+    if kernels.all_finite(params):
+        return
+    for layer, (W, b) in enumerate(_layer_views(params, layer_sizes)):
+        for name, array in (("weights", W), ("biases", b)):
+            bad = np.argwhere(~np.isfinite(array))
+            if len(bad):
+                where = tuple(int(i) for i in bad[0])
+                raise ValueError(
+                    f"cannot save: {name}[{layer}] (layer {layer + 1}) holds {array[where]} at "
+                    f"{where[0] if len(where) == 1 else where}; a model file holds finite "
+                    f"parameters only (load refuses others), so nothing was written")
+
+
+def _final_target(path):
+    """The file a save to `path` must replace: the final target of a symlink (created if
+    the link dangles), else the path itself; absolute."""
+    if not os.path.islink(path):
+        return os.path.abspath(path)
+    target = os.path.realpath(path)
+    if os.path.islink(target):              # realpath stops inside a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    return target
+
+
+def _stat_or_none(path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _umask():
@@ -72,23 +133,91 @@ def _read_umask_by_setting_it():
 _UMASK_AT_IMPORT = _read_umask_by_setting_it()
 
 
+# -- loading -----------------------------------------------------------------------------
+
 def load(source, backend="compiled"):
     """A Network from a path or a binary file object written by ``save``.
 
-    A file that cannot be opened raises the usual OSError (FileNotFoundError, ...);
-    a file that is not a valid model raises ModelFormatError.
+    A file that cannot be opened raises the usual OSError (FileNotFoundError,
+    IsADirectoryError, ...); a path that is not a regular file (a device, a FIFO,
+    a socket, or a symlink to one) or a file that is not a valid model raises
+    ModelFormatError.
     """
     from .network import BACKENDS, Network
     validation.choice(backend, tuple(BACKENDS), "backend")
     if hasattr(source, "read"):
-        return _load_checked(source, source, backend, Network)
-    with open(os.fspath(source), "rb") as f:
-        return _load_checked(f, source, backend, Network)
+        return _load_checked(source, None, source, backend, Network)
+    path = os.fspath(source)
+    f, size = _open_regular(path)
+    with f:
+        return _load_checked(f, size, source, backend, Network)
 
 
-def _load_checked(f, source, backend, Network):
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_special(info, path, error, why):
+    """Raise for a file that is not regular: IsADirectoryError for a folder, else `error`."""
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+    if os.path.islink(path):
+        path = f"{path} (a link to {os.path.realpath(path)})"
+    raise error(f"{path} is {kind}, not a regular file: {why}")
+
+
+def _open_regular(path):
+    """(binary file, size) for the regular file at `path` (symlinks followed)."""
+    info = os.stat(path)              # before opening: opening some devices has effects
+    if not stat.S_ISREG(info.st_mode):
+        _refuse_special(info, path, ModelFormatError, "models are loaded from regular files")
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)         # never blocks, even if a FIFO took the path's place
     try:
-        return _load(f, backend, Network)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            _refuse_special(info, path, ModelFormatError, "models are loaded from regular files")
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class _BoundedReader:
+    """The file object zipfile reads through: it refuses (ModelFormatError) to deliver
+    more than `limit` bytes in all, so no source, however long (/dev/zero never ends),
+    makes the loader read more than a model of the declared sizes can hold."""
+
+    def __init__(self, raw, limit):
+        self.raw, self.limit, self.delivered = raw, limit, 0
+
+    def read(self, size=-1):
+        room = self.limit - self.delivered
+        data = self.raw.read(room + 1 if size is None or size < 0 else min(size, room + 1))
+        self.delivered += len(data)
+        if self.delivered > self.limit:
+            raise ModelFormatError(f"the file holds more than the {self.limit} bytes a model "
+                                   f"of its declared sizes can take")
+        return data
+
+    def seek(self, offset, whence=0):
+        return self.raw.seek(offset, whence)
+
+    def tell(self):
+        return self.raw.tell()
+
+    def seekable(self):
+        return self.raw.seekable()
+
+    def close(self):
+        pass                            # the caller closes the source
+
+
+def _load_checked(f, size, source, backend, Network):
+    try:
+        return _load(f, size, backend, Network)
     except ModelFormatError:
         raise
     except Exception as cause:
@@ -96,9 +225,20 @@ def _load_checked(f, source, backend, Network):
                                f"{type(cause).__name__}: {cause}") from cause
 
 
-def _load(f, backend, Network):
-    with zipfile.ZipFile(f) as archive:
-        infos = {info.filename: info for info in archive.infolist()}
+def _load(f, size, backend, Network):
+    if size is None:                    # a file object: its size, from its end
+        position = f.tell()
+        size = f.seek(0, io.SEEK_END)
+        f.seek(position)
+    reader = _BoundedReader(f, _OVERHEAD_BYTES + MAX_HEADER_BYTES)
+    with zipfile.ZipFile(reader) as archive:
+        listed = archive.infolist()
+        infos = {info.filename: info for info in listed}
+        if len(infos) != len(listed):
+            counts = collections.Counter(info.filename for info in listed)
+            twice = sorted(name for name, count in counts.items() if count > 1)
+            raise ModelFormatError(f"the archive lists the member name(s) {twice} more than "
+                                   f"once")
         if set(infos) != MEMBERS:
             raise ModelFormatError(f"expected the arrays header and params, found "
                                    f"{sorted(name.removesuffix('.npy') for name in infos)}")
@@ -109,7 +249,7 @@ def _load(f, backend, Network):
         if infos["header.npy"].file_size > MAX_HEADER_BYTES:
             raise ModelFormatError(f"the header is {infos['header.npy'].file_size} bytes, "
                                    f"more than {MAX_HEADER_BYTES}")
-        with archive.open("header.npy") as member:
+        with archive.open(infos["header.npy"]) as member:
             header_bytes = io.BytesIO(member.read(MAX_HEADER_BYTES + 1))
         shape, _, stored_dtype = _npy_header(header_bytes)      # before allocating anything
         if stored_dtype.kind != "U" or shape != () or stored_dtype.itemsize > MAX_HEADER_BYTES:
@@ -119,15 +259,21 @@ def _load(f, backend, Network):
         header = _parse_header(np.lib.format.read_array(header_bytes, allow_pickle=False))
         sizes, activations, dtype = header
         expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        with archive.open("params.npy") as member:
+        n_bytes = expected * np.dtype(dtype).itemsize
+        if n_bytes > min(size, infos["params.npy"].file_size):
+            raise ModelFormatError(
+                f"the header declares {expected} parameters ({n_bytes} bytes), more than "
+                f"params.npy ({infos['params.npy'].file_size} bytes) or the file ({size} "
+                f"bytes) holds")
+        reader.limit += n_bytes
+        with archive.open(infos["params.npy"]) as member:
             shape, fortran, stored_dtype = _npy_header(member)
             if stored_dtype != np.dtype(dtype) or shape != (expected,) or fortran:
+                order = "a Fortran-ordered" if fortran else "a C-ordered"
                 raise ModelFormatError(
-                    f"params must be {np.dtype(dtype).name} of shape ({expected},), got "
-                    f"{stored_dtype} of shape {shape}")
-            if expected * np.dtype(dtype).itemsize > infos["params.npy"].file_size:
-                raise ModelFormatError("params.npy is shorter than its header declares")
-            params = np.frombuffer(member.read(expected * np.dtype(dtype).itemsize), dtype=dtype)
+                    f"params must be a C-ordered {np.dtype(dtype).name} array of shape "
+                    f"({expected},), got {order} {stored_dtype} array of shape {shape}")
+            params = np.frombuffer(member.read(n_bytes), dtype=dtype)
         if params.shape != (expected,):
             raise ModelFormatError(f"params.npy holds {params.size} values, expected {expected}")
     layers = [sizes[0]] + [(s, a) for s, a in zip(sizes[1:], activations)]
@@ -140,22 +286,28 @@ def _parse_header(array):
     if array.dtype.kind != "U" or array.shape != ():
         raise ModelFormatError(f"the header must be a JSON string, got {array.dtype} {array.shape}")
     header = json.loads(str(array[()]))
+    _check_header(header, ModelFormatError)
+    return header["layer_sizes"], header["activations"], header["dtype"]
+
+
+def _check_header(header, error):
+    """Raise `error` unless `header` is a valid header of this format and version."""
     if not isinstance(header, dict):
-        raise ModelFormatError("the header must be a JSON object")
+        raise error("the header must be a JSON object")
     if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise ModelFormatError(f"not a fastnn model of version {VERSION}: format "
-                               f"{header.get('format')!r}, version {header.get('version')!r}")
+        raise error(f"not a fastnn model of version {VERSION}: format "
+                    f"{header.get('format')!r}, version {header.get('version')!r}")
     sizes, activations, dtype = (header.get(k) for k in ("layer_sizes", "activations", "dtype"))
     if not (isinstance(sizes, list) and len(sizes) >= 2
             and all(type(s) is int and 1 <= s <= 2**31 - 1 for s in sizes)):
-        raise ModelFormatError(f"layer_sizes must list at least two integers >= 1, got {sizes!r}")
+        raise error(f"layer_sizes must list at least two integers from 1 to 2**31 - 1, "
+                    f"got {sizes!r}")
     if not (isinstance(activations, list) and len(activations) == len(sizes) - 1
             and all(isinstance(a, str) and a in ACTIVATIONS for a in activations)):
-        raise ModelFormatError(f"activations must name one known activation per layer, "
-                               f"got {activations!r}")
+        raise error(f"activations must name one known activation per layer, "
+                    f"got {activations!r}")
     if dtype not in ("float32", "float64"):
-        raise ModelFormatError(f"dtype must be float32 or float64, got {dtype!r}")
-    return sizes, activations, dtype
+        raise error(f"dtype must be float32 or float64, got {dtype!r}")
 
 
 def _npy_header(member):
