@@ -252,7 +252,7 @@ def test_loading_refuses_pickles_and_wrong_contents(tmp_path):
         Network.load(objects)         # refused from its .npy header: nothing is unpickled
     extra = tmp_path / "extra.npz"
     np.savez(extra, header=np.array("{}"), params=np.zeros(9), more=np.zeros(1))
-    with pytest.raises(ModelFormatError, match="expected the arrays header and params"):
+    with pytest.raises(ModelFormatError, match=r"expected the arrays header, params and \(optionally\) optimizer_state"):
         Network.load(extra)
     wrong = tmp_path / "wrong.npz"
     net = Network([2, 2, 1])
@@ -349,6 +349,11 @@ def _npy_header_only(shape, descr="<f8"):
     return buffer.getvalue()
 
 
+#: A version 2 header's optimizer fields: Adam with its state (18 values for 9 parameters).
+_ADAM = {"version": 2, "optimizer": {"name": "adam"},
+         "optimizer_state": {"step": 3, "epoch": 3, "samples": 12}, "plateau": None}
+
+
 def _header(**changes):
     import json
     header = {"format": "fastnn", "version": 1, "layer_sizes": [2, 2, 1],
@@ -364,7 +369,7 @@ HOSTILE = {
     "float size": {"header.npy": _header(layer_sizes=[2, 2.0, 1]), "params.npy": _npy(np.zeros(9))},
     "unknown activation": {"header.npy": _header(activations=["sigmoid", "gelu"]),
                            "params.npy": _npy(np.zeros(9))},
-    "wrong version": {"header.npy": _header(version=2), "params.npy": _npy(np.zeros(9))},
+    "wrong version": {"header.npy": _header(version=3), "params.npy": _npy(np.zeros(9))},
     "not json": {"header.npy": _npy(np.array("{not json")), "params.npy": _npy(np.zeros(9))},
     "json list": {"header.npy": _npy(np.array("[1, 2]")), "params.npy": _npy(np.zeros(9))},
     "wrong dtype": {"header.npy": _header(), "params.npy": _npy(np.zeros(9, np.float32))},
@@ -376,6 +381,49 @@ HOSTILE = {
                                       "params.npy": _npy(np.zeros(9))},
     "header declaring a huge string": {"header.npy": _npy_header_only((), "<U100000000"),
                                        "params.npy": _npy(np.zeros(9))},
+    # version 2: the optimizer's members
+    "optimizer state of a huge declared shape": {
+        "header.npy": _header(**_ADAM), "params.npy": _npy(np.zeros(9)),
+        "optimizer_state.npy": _npy_header_only((10**12,))},
+    "optimizer state of the wrong size": {
+        "header.npy": _header(**_ADAM), "params.npy": _npy(np.zeros(9)),
+        "optimizer_state.npy": _npy(np.zeros(17))},
+    "optimizer state in float32": {
+        "header.npy": _header(**_ADAM), "params.npy": _npy(np.zeros(9)),
+        "optimizer_state.npy": _npy(np.zeros(18, np.float32))},
+    "optimizer state with nan": {
+        "header.npy": _header(**_ADAM), "params.npy": _npy(np.zeros(9)),
+        "optimizer_state.npy": _npy(np.full(18, np.nan))},
+    "optimizer state without its member": {
+        "header.npy": _header(**_ADAM), "params.npy": _npy(np.zeros(9))},
+    "optimizer state member without its counters": {
+        "header.npy": _header(**{**_ADAM, "optimizer_state": None}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "unknown optimizer": {
+        "header.npy": _header(**{**_ADAM, "optimizer": {"name": "lbfgs"}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "bad optimizer option": {
+        "header.npy": _header(**{**_ADAM, "optimizer": {"name": "adam", "betas": [0.9, 2]}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "optimizer with an unknown option": {
+        "header.npy": _header(**{**_ADAM, "optimizer": {"name": "adam", "pickle": "x"}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "negative step": {
+        "header.npy": _header(**{**_ADAM, "optimizer_state": {"step": -1, "epoch": 0,
+                                                              "samples": 0}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "huge step": {
+        "header.npy": _header(**{**_ADAM, "optimizer_state": {"step": 2**70, "epoch": 0,
+                                                              "samples": 0}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "bad plateau": {
+        "header.npy": _header(**{**_ADAM, "plateau": {"schedule": {"name": "step"}, "rate": 1,
+                                                      "best": None, "bad_epochs": 0,
+                                                      "cooldown": 0}}),
+        "params.npy": _npy(np.zeros(9)), "optimizer_state.npy": _npy(np.zeros(18))},
+    "version 1 with an optimizer": {
+        "header.npy": _header(**{**_ADAM, "version": 1}), "params.npy": _npy(np.zeros(9)),
+        "optimizer_state.npy": _npy(np.zeros(18))},
 }
 
 
@@ -392,6 +440,61 @@ def test_hostile_model_files_raise_model_format_error(tmp_path, case):
     finally:
         tracemalloc.stop()
     assert peak < 4 * 2**20, f"loading allocated {peak} bytes before refusing the file"
+
+
+def test_a_version_1_file_still_loads(tmp_path):
+    path = tmp_path / "v1.npz"
+    _archive(path, {"header.npy": _header(), "params.npy": _npy(np.arange(9.0))})
+    net = Network.load(path)
+    np.testing.assert_array_equal(net.parameters, np.arange(9.0))
+    assert net.optimizer is None and net.layer_sizes == [2, 2, 1]
+
+
+@pytest.mark.parametrize("optimizer,schedule", [
+    ("adam", None), ({"name": "rmsprop", "centered": True, "momentum": 0.5}, "cosine"),
+    ({"name": "sgd", "momentum": 0.9}, {"name": "plateau", "patience": 1, "threshold": 0.5}),
+    ("sgd", None)])
+def test_a_loaded_model_continues_training_exactly_where_it_stopped(tmp_path, optimizer,
+                                                                    schedule, backend):
+    X, labels = blobs()
+    net = Network([2, 8, Layer(3, "softmax")], activation="tanh", seed=0, backend=backend)
+    net.fit(X, labels, epochs=4, batch_size=8, optimizer=optimizer, schedule=schedule)
+    net.save(tmp_path / "m.npz")
+    loaded = Network.load(tmp_path / "m.npz", backend=backend)
+    assert loaded.optimizer == net.optimizer
+    for key in ("step", "epoch", "samples"):
+        assert loaded.optimizer_state[key] == net.optimizer_state[key]
+    for n in (net, loaded):
+        n.fit(X, labels, epochs=3, batch_size=8, optimizer=optimizer, schedule=schedule,
+              shuffle=False)
+    np.testing.assert_array_equal(loaded.parameters, net.parameters)
+    np.testing.assert_array_equal(loaded.optimizer_state["buffers"],
+                                  net.optimizer_state["buffers"])
+    assert loaded.history.learning_rate == net.history.learning_rate
+
+
+def test_saving_without_the_optimizer_state_keeps_its_settings(tmp_path):
+    X, labels = blobs()
+    net = Network([2, 8, Layer(3, "softmax")], activation="tanh", seed=0)
+    net.fit(X, labels, epochs=2, batch_size=8, optimizer={"name": "adam", "amsgrad": True})
+    net.save(tmp_path / "m.npz", optimizer_state=False)
+    loaded = Network.load(tmp_path / "m.npz")
+    assert loaded.optimizer == net.optimizer
+    assert loaded.optimizer_state["step"] == 0
+    assert not loaded.optimizer_state["buffers"].any()
+
+
+def test_save_refuses_an_optimizer_state_that_load_would_refuse(tmp_path):
+    X, labels = blobs()
+    net = Network([2, 8, Layer(3, "softmax")], activation="tanh", seed=0)
+    net.fit(X, labels, epochs=2, batch_size=8, optimizer="adam")
+    net._state.buffers[3] = np.inf
+    path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match="optimizer's state holds NaN or infinity"):
+        net.save(path)
+    assert not path.exists()
+    net.save(path, optimizer_state=False)
+    assert Network.load(path).optimizer_state["step"] == 0
 
 
 def test_load_reports_an_unopenable_file_and_a_bad_backend_as_such(tmp_path):

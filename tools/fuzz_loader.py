@@ -34,6 +34,14 @@ def make_corpus(folder):
               Network([3, Layer(4, "relu"), Layer(2, "softmax")], dtype="float32", seed=1),
               Network([1, 1], activation="identity", seed=2),
               Network([4, Layer(3, "tanh"), Layer(3, "leaky_relu"), Layer(1, "step")], seed=3)]
+    # version 2 members: an optimizer's state, and ReduceLROnPlateau's
+    X = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    trained = Network([2, 3, 1], seed=4)
+    trained.fit(X, [1, 1, 0, 0], epochs=3, optimizer="adam", batch_size=2)
+    plateau = Network([2, 2, 1], seed=5)
+    plateau.fit(X, [1, 1, 0, 0], epochs=3, optimizer={"name": "rmsprop", "centered": True},
+                schedule="plateau", batch_size=None)
+    models += [trained, plateau]
     for i, net in enumerate(models):
         net.save(os.path.join(folder, f"model{i}.npz"))
     print(f"wrote {len(models)} valid models to {folder}")

@@ -1,10 +1,19 @@
 """Saving and loading networks: a versioned .npz that never needs pickle.
 
-Format (version 1): an uncompressed (stored) NumPy .npz archive holding exactly
-  header.npy  a 0-d unicode array holding JSON: {"format": "fastnn", "version": 1,
-              "layer_sizes": [...], "activations": [...], "dtype": "float32"|"float64"}
+Format (version 2): an uncompressed (stored) NumPy .npz archive holding
+  header.npy  a 0-d unicode array holding JSON: {"format": "fastnn", "version": 2,
+              "layer_sizes": [...], "activations": [...], "dtype": "float32"|"float64",
+              "optimizer": null or {"name": "adam", ...its options},
+              "optimizer_state": null or {"step": int, "epoch": int, "samples": int},
+              "plateau": null or ReduceLROnPlateau's state {"schedule": {...}, "rate",
+              "best" (null: none yet), "bad_epochs", "cooldown"}}
   params.npy  the flat parameter buffer (per layer W (n_in, n_out) row-major, then b),
               C-ordered, finite.
+  optimizer_state.npy  (when "optimizer_state" is not null) the optimizer's buffers, in
+              the network's dtype, of the size its settings give (kernels.state_size),
+              finite.
+A loaded model continues training exactly where the saved one stopped. Files of
+version 1 (no optimizer members) still load.
 
 Loading a path opens regular files only, after resolving symlinks: devices (/dev/zero,
 /dev/urandom), FIFOs and sockets are refused, checked with os.stat before opening and
@@ -29,6 +38,7 @@ import collections
 import errno
 import io
 import json
+import math
 import os
 import stat
 import tempfile
@@ -36,15 +46,18 @@ import zipfile
 
 import numpy as np
 
-from . import validation
+from . import _reference, optimizers, schedules, training, validation
 from ._dispatch import kernels
 from ._reference import _layer_views
 from .errors import ModelFormatError
 from .validation import ACTIVATIONS
 
-FORMAT, VERSION = "fastnn", 1
+FORMAT, VERSION = "fastnn", 2
+VERSIONS = (1, 2)                   # what load reads
 MAX_HEADER_BYTES = 64 * 1024
 MEMBERS = {"header.npy", "params.npy"}
+STATE_MEMBER = "optimizer_state.npy"
+_MAX_COUNT = 2**62
 #: What a valid model needs read besides its JSON header and its parameters: the end
 #: record (and a comment of at most 64 KiB), the directory and local headers of two
 #: members, the params member's .npy header. np.savez writes about 400 bytes of these.
@@ -53,11 +66,29 @@ _OVERHEAD_BYTES = 512 * 1024
 
 # -- saving ------------------------------------------------------------------------------
 
-def save(network, path):
+def save(network, path, optimizer_state=True):
     header = {"format": FORMAT, "version": VERSION, "layer_sizes": network.layer_sizes,
-              "activations": network.activations, "dtype": np.dtype(network.dtype).name}
+              "activations": network.activations, "dtype": np.dtype(network.dtype).name,
+              "optimizer": None, "optimizer_state": None, "plateau": None}
+    arrays = {"params": network._params}
+    state = network._state
+    if state is not None:
+        header["optimizer"] = state.optimizer.to_dict()
+        if optimizer_state:
+            header["optimizer_state"] = {"step": state.step, "epoch": state.epoch,
+                                         "samples": state.samples}
+            arrays["optimizer_state"] = state.buffers
+            if state.plateau is not None:
+                schedule, plateau = state.plateau
+                header["plateau"] = {"schedule": schedule.to_dict(), **plateau,
+                                     "best": None if plateau["best"] == np.inf
+                                     else plateau["best"]}
     _check_header(header, ValueError)
     _check_parameters(network._params, network.layer_sizes)
+    if "optimizer_state" in arrays and not kernels.all_finite(state.buffers):
+        raise ValueError("cannot save: the optimizer's state holds NaN or infinity (load "
+                         "refuses it); save(path, optimizer_state=False) or "
+                         "reset_optimizer() first; nothing was written")
     path = os.fspath(path)
     target = _final_target(path)
     existing = _stat_or_none(target)
@@ -67,7 +98,7 @@ def save(network, path):
     fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=np.array(json.dumps(header)), params=network._params)
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)     # mkstemp makes it private: the target's bits, or open()'s
@@ -239,8 +270,9 @@ def _load(f, size, backend, Network):
             twice = sorted(name for name, count in counts.items() if count > 1)
             raise ModelFormatError(f"the archive lists the member name(s) {twice} more than "
                                    f"once")
-        if set(infos) != MEMBERS:
-            raise ModelFormatError(f"expected the arrays header and params, found "
+        if set(infos) not in (MEMBERS, MEMBERS | {STATE_MEMBER}):
+            raise ModelFormatError(f"expected the arrays header, params and (optionally) "
+                                   f"optimizer_state, found "
                                    f"{sorted(name.removesuffix('.npy') for name in infos)}")
         for info in infos.values():
             if info.compress_type != zipfile.ZIP_STORED:
@@ -257,8 +289,13 @@ def _load(f, size, backend, Network):
                                    f"of shape {shape}")
         header_bytes.seek(0)
         header = _parse_header(np.lib.format.read_array(header_bytes, allow_pickle=False))
-        sizes, activations, dtype = header
-        expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        sizes, activations, dtype = header["layer_sizes"], header["activations"], header["dtype"]
+        expected = _reference.parameter_offsets(sizes)[-1]
+        optimizer = _optimizer(header)
+        has_state = header.get("optimizer_state") is not None
+        if has_state != (STATE_MEMBER in infos):
+            raise ModelFormatError("the header's optimizer_state and the archive's "
+                                   "optimizer_state member must come together")
         n_bytes = expected * np.dtype(dtype).itemsize
         if n_bytes > min(size, infos["params.npy"].file_size):
             raise ModelFormatError(
@@ -276,10 +313,66 @@ def _load(f, size, backend, Network):
             params = np.frombuffer(member.read(n_bytes), dtype=dtype)
         if params.shape != (expected,):
             raise ModelFormatError(f"params.npy holds {params.size} values, expected {expected}")
+        buffers = None
+        if has_state:
+            count = kernels.state_size(optimizer.name, optimizer.hyperparameters(), expected)
+            buffers = _read_array(archive, infos[STATE_MEMBER], reader, size, dtype, count,
+                                  "optimizer_state")
     layers = [sizes[0]] + [(s, a) for s, a in zip(sizes[1:], activations)]
     network = Network(layers, dtype=dtype, init="zeros", backend=backend)
     network.parameters = params
+    if optimizer is not None:
+        network._state = _training_state(header, optimizer, buffers, expected, dtype)
     return network
+
+
+def _read_array(archive, info, reader, size, dtype, count, name):
+    """A C-ordered 1-d member of `count` values of `dtype`, all finite, checked before read."""
+    n_bytes = count * np.dtype(dtype).itemsize
+    if n_bytes > min(size, info.file_size):
+        raise ModelFormatError(f"{name} must hold {count} values ({n_bytes} bytes), more than "
+                               f"its member ({info.file_size} bytes) or the file holds")
+    reader.limit += n_bytes
+    with archive.open(info) as member:
+        shape, fortran, stored_dtype = _npy_header(member)
+        if stored_dtype != np.dtype(dtype) or shape != (count,) or fortran:
+            raise ModelFormatError(f"{name} must be a C-ordered {np.dtype(dtype).name} array of "
+                                   f"shape ({count},), got {stored_dtype} of shape {shape}")
+        values = np.frombuffer(member.read(n_bytes), dtype=dtype)
+    if values.shape != (count,):
+        raise ModelFormatError(f"{name} holds {values.size} values, expected {count}")
+    if not kernels.all_finite(values):
+        raise ModelFormatError(f"{name} holds NaN or infinity")
+    return values
+
+
+def _optimizer(header):
+    """The header's Optimizer, or None."""
+    spec = header.get("optimizer")
+    if spec is None:
+        return None
+    try:
+        return optimizers.get(spec)
+    except (ValueError, TypeError) as error:
+        raise ModelFormatError(f"the header's optimizer is invalid: {error}") from None
+
+
+def _training_state(header, optimizer, buffers, n_params, dtype):
+    """The saved optimizer's TrainingState: its buffers, counters and plateau, or fresh."""
+    state = training.TrainingState(optimizer, n_params, dtype)
+    if buffers is not None:
+        state.buffers[...] = buffers
+        counters = header["optimizer_state"]
+        state.counters[:] = counters["step"], counters["epoch"], counters["samples"]
+    plateau = header.get("plateau")
+    if plateau is not None:
+        schedule = schedules.get(plateau["schedule"])
+        state.plateau = (schedule, {"rate": plateau["rate"],
+                                    "best": np.inf if plateau["best"] is None
+                                    else plateau["best"],
+                                    "bad_epochs": plateau["bad_epochs"],
+                                    "cooldown": plateau["cooldown"]})
+    return state
 
 
 def _parse_header(array):
@@ -287,16 +380,17 @@ def _parse_header(array):
         raise ModelFormatError(f"the header must be a JSON string, got {array.dtype} {array.shape}")
     header = json.loads(str(array[()]))
     _check_header(header, ModelFormatError)
-    return header["layer_sizes"], header["activations"], header["dtype"]
+    return header
 
 
 def _check_header(header, error):
     """Raise `error` unless `header` is a valid header of this format and version."""
     if not isinstance(header, dict):
         raise error("the header must be a JSON object")
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise error(f"not a fastnn model of version {VERSION}: format "
-                    f"{header.get('format')!r}, version {header.get('version')!r}")
+    version = header.get("version")
+    if header.get("format") != FORMAT or type(version) is not int or version not in VERSIONS:
+        raise error(f"not a fastnn model of version {' or '.join(map(str, VERSIONS))}: format "
+                    f"{header.get('format')!r}, version {version!r}")
     sizes, activations, dtype = (header.get(k) for k in ("layer_sizes", "activations", "dtype"))
     if not (isinstance(sizes, list) and len(sizes) >= 2
             and all(type(s) is int and 1 <= s <= 2**31 - 1 for s in sizes)):
@@ -308,6 +402,39 @@ def _check_header(header, error):
                     f"got {activations!r}")
     if dtype not in ("float32", "float64"):
         raise error(f"dtype must be float32 or float64, got {dtype!r}")
+    if version == 1:
+        if any(header.get(k) is not None for k in ("optimizer", "optimizer_state", "plateau")):
+            raise error("a version 1 model holds no optimizer")
+        return
+    optimizer, counters, plateau = (header.get(k) for k in
+                                    ("optimizer", "optimizer_state", "plateau"))
+    if optimizer is not None and not (isinstance(optimizer, dict)
+                                      and isinstance(optimizer.get("name"), str)):
+        raise error(f"optimizer must be null or an object with a name, got {optimizer!r}")
+    if counters is not None:
+        if optimizer is None or not isinstance(counters, dict) \
+                or set(counters) != {"step", "epoch", "samples"} \
+                or not all(type(v) is int and 0 <= v <= _MAX_COUNT for v in counters.values()):
+            raise error(f"optimizer_state must be null or {{step, epoch, samples}} counts of "
+                        f"an optimizer, got {counters!r}")
+    if plateau is not None:
+        keys = {"schedule", "rate", "best", "bad_epochs", "cooldown"}
+        if counters is None or not isinstance(plateau, dict) or set(plateau) != keys \
+                or not isinstance(plateau["schedule"], dict) \
+                or plateau["schedule"].get("name") != "plateau" \
+                or not _finite_number(plateau["rate"]) or not plateau["rate"] > 0 \
+                or not (plateau["best"] is None or _finite_number(plateau["best"])) \
+                or not all(type(plateau[k]) is int and 0 <= plateau[k] <= _MAX_COUNT
+                           for k in ("bad_epochs", "cooldown")):
+            raise error(f"plateau must be null or ReduceLROnPlateau's state, got {plateau!r}")
+        try:
+            schedules.get(plateau["schedule"])
+        except (ValueError, TypeError) as cause:
+            raise error(f"plateau's schedule is invalid: {cause}") from None
+
+
+def _finite_number(value):
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _npy_header(member):

@@ -306,11 +306,13 @@ class Network:
 
     # -- saving ------------------------------------------------------------------------
 
-    def save(self, path):
-        """Write the network to ``path`` (see fastnn.io for the format)."""
+    def save(self, path, optimizer_state=True):
+        """Write the network to ``path`` (see fastnn.io for the format): its parameters,
+        its optimizer's settings and, unless ``optimizer_state=False``, the optimizer's
+        state, so that a loaded model continues training exactly where this one stopped."""
         from . import io
         with self._lock:
-            io.save(self, path)
+            io.save(self, path, optimizer_state)
 
     @classmethod
     def load(cls, path, backend="compiled"):

@@ -109,7 +109,7 @@ class ReduceLROnPlateau(Schedule):
     def step(self, state, loss):
         """Record the monitored loss of an epoch; lowers state["rate"] after a plateau."""
         if loss < state["best"] * (1 - self.threshold):   # NaN never improves
-            state["best"], state["bad_epochs"] = loss, 0
+            state["best"], state["bad_epochs"] = float(loss), 0
         else:
             state["bad_epochs"] += 1
         if state["cooldown"] > 0:
