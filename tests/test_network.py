@@ -620,3 +620,18 @@ def test_bad_early_stopping_arguments_are_refused_and_change_nothing(backend, ch
         assert word in str(info.value)
     np.testing.assert_array_equal(net.parameters, before)
     assert net.history is None
+
+
+def test_the_history_keeps_8_bytes_per_epoch():
+    import tracemalloc
+    net = Network([2, 2, 1], seed=0)
+    X, y = [[-2, -1], [25, 6], [17, 4], [-15, -6]], [1, 0, 0, 1]
+    tracemalloc.start()
+    try:
+        history = net.fit(X, y, epochs=200_000, batch_size=1, shuffle=False)
+        size = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert history.epochs == 200_000
+    assert size < 200_000 * 8 + 2**19, f"{size} bytes held after the fit"
+    assert history.learning_rate[-1] == 0.1 and len(history.loss) == 200_000
