@@ -923,7 +923,7 @@ cdef double _mean_of_terms(double total, double scaled, Py_ssize_t count) noexce
     return scaled
 
 
-cdef double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
+cdef inline double _loss_and_gradient_rows(const floating* y, const floating* p, Py_ssize_t n,
                                    Py_ssize_t m, int kind, floating* out) noexcept nogil:
     """The loss of predictions (or logits) p for targets y, both (n, m) row-major, and,
     unless out is NULL, out := dL/dp (mse) or dL/dz (the cross-entropies, from logits

@@ -286,8 +286,16 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
     the optimizer to each layer as soon as its gradient is known (after all
     layers when the gradient is clipped by its global norm).
     """
-    cdef Py_ssize_t l, i, n_in, n_out, n_layers = e.n_layers
-    cdef Py_ssize_t n_out_last = e.sizes[n_layers]
+    # the engine's fields in locals: the callees get &e.opt, so the compiler could not
+    # keep fields read through e in registers across their calls
+    cdef const long long* sizes = e.sizes
+    cdef const int* codes = e.codes
+    cdef const Py_ssize_t* offsets = e.offsets
+    cdef const Py_ssize_t* act_offsets = e.act_offsets
+    cdef Py_ssize_t l, i, n_in, n_out, n_layers = e.n_layers, n_params = e.offsets[e.n_layers]
+    cdef Py_ssize_t n_out_last = sizes[n_layers]
+    cdef int kind = e.kind
+    cdef double* sums = e.sums
     cdef const floating* layer_in
     cdef floating* acts = <floating*>e.acts
     cdef floating* grads = <floating*>e.grads
@@ -297,6 +305,7 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
     cdef floating* grad = <floating*>e.grad_a
     cdef floating* grad_prev = <floating*>e.grad_b
     cdef floating* swap
+    cdef floating learning_rate = <floating>e.opt.learning_rate
     cdef int act
     cdef bint fused = update and grads == NULL
     cdef bint clipped = update and e.clip_norm > 0
@@ -304,56 +313,56 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
     # forward; the cross-entropies keep the output layer's logits
     layer_in = xb
     for l in range(n_layers):
-        act = IDENTITY if l == n_layers - 1 and e.kind != MSE else e.codes[l]
-        W = params + e.offsets[l]
-        out = acts + e.act_offsets[l]
-        _forward_rows(layer_in, rows, e.sizes[l], W, W + e.sizes[l] * e.sizes[l + 1],
-                      e.sizes[l + 1], act, out)
+        act = IDENTITY if l == n_layers - 1 and kind != MSE else codes[l]
+        W = params + offsets[l]
+        out = acts + act_offsets[l]
+        _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1], sizes[l + 1],
+                      act, out)
         layer_in = out
     # the loss and its gradient with respect to the output layer's pre-activation
-    out = acts + e.act_offsets[n_layers - 1]
-    loss = _loss_and_gradient_rows(yb, out, rows, n_out_last, e.kind, grad)
-    if e.kind == MSE:
+    out = acts + act_offsets[n_layers - 1]
+    loss = _loss_and_gradient_rows(yb, out, rows, n_out_last, kind, grad)
+    if kind == MSE:
         for i in range(rows):
             _activation_backward_row(out + i * n_out_last, grad + i * n_out_last,
-                                     grad + i * n_out_last, n_out_last, e.codes[n_layers - 1])
+                                     grad + i * n_out_last, n_out_last, codes[n_layers - 1])
     if update:
         e.opt.step += 1
     # backward
     for l in range(n_layers - 1, -1, -1):
-        n_in, n_out = e.sizes[l], e.sizes[l + 1]
-        layer_in = xb if l == 0 else acts + e.act_offsets[l - 1]
-        W = params + e.offsets[l]
+        n_in, n_out = sizes[l], sizes[l + 1]
+        layer_in = xb if l == 0 else acts + act_offsets[l - 1]
+        W = params + offsets[l]
         if fused:               # W -= lr X.T dZ inside the GEMM, b -= lr sum(dZ)
-            _backward_sgd_rows(layer_in, rows, n_in, grad, n_out, <floating>e.opt.learning_rate,
-                               W, W + n_in * n_out, grad_prev if l > 0 else NULL, e.sums)
+            _backward_sgd_rows(layer_in, rows, n_in, grad, n_out, learning_rate, W,
+                               W + n_in * n_out, grad_prev if l > 0 else NULL, sums)
         else:
             if l > 0:           # dX := dZ W.T, with W before its update
                 _matmul(False, True, rows, n_in, n_out, <floating>1.0, grad, n_out, W, n_out,
                         <floating>0.0, grad_prev, n_in)
             _matmul(True, False, n_in, n_out, rows, <floating>1.0, layer_in, n_in, grad, n_out,
-                    <floating>0.0, grads + e.offsets[l], n_out)
+                    <floating>0.0, grads + offsets[l], n_out)
             _column_sums(grad, rows, n_out, <floating>1.0, <floating>0.0,
-                         grads + e.offsets[l] + n_in * n_out, e.sums)
+                         grads + offsets[l] + n_in * n_out, sums)
             if update and not clipped:
-                _update_layer(&e.opt, params, grads, state, e.offsets[l],
-                              e.offsets[l] + n_in * n_out, e.offsets[l + 1])
+                _update_layer(&e.opt, params, grads, state, offsets[l],
+                              offsets[l] + n_in * n_out, offsets[l + 1])
         if l > 0:
             for i in range(rows):
                 _activation_backward_row(layer_in + i * n_in, grad_prev + i * n_in,
-                                         grad_prev + i * n_in, n_in, e.codes[l - 1])
+                                         grad_prev + i * n_in, n_in, codes[l - 1])
             swap = grad
             grad = grad_prev
             grad_prev = swap
     if clipped:                 # torch.nn.utils.clip_grad_norm_: g *= max / (|g| + 1e-6) if < 1
-        norm = sqrt(_sum_of_squares(grads, e.offsets[n_layers]))
+        norm = sqrt(_sum_of_squares(grads, n_params))
         scale = e.clip_norm / (norm + 1e-6)
         if scale < 1.0:
-            for i in range(e.offsets[n_layers]):
+            for i in range(n_params):
                 grads[i] = <floating>(grads[i] * scale)
         for l in range(n_layers):
-            _update_layer(&e.opt, params, grads, state, e.offsets[l],
-                          e.offsets[l] + e.sizes[l] * e.sizes[l + 1], e.offsets[l + 1])
+            _update_layer(&e.opt, params, grads, state, offsets[l],
+                          offsets[l] + sizes[l] * sizes[l + 1], offsets[l + 1])
     return loss
 
 
@@ -571,10 +580,10 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epoch
                                       and cnp.PyArray_Check(losses_out) else epochs, 1, False)
     cdef cnp.ndarray rates = _output(rates_out, "rates_out", cnp.NPY_FLOAT64, 0,
                                      rates_out.shape[0] if rates_out is not None
-                                     and cnp.PyArray_Check(rates_out) else epochs, 1, False)
+                                     and cnp.PyArray_Check(rates_out) else 0, 1, False)
     if losses.shape[0] < epochs:
         raise ValueError(f"losses_out must hold {epochs} values, got {losses.shape[0]}")
-    if rates.shape[0] < epochs:
+    if rates_out is not None and rates.shape[0] < epochs:
         raise ValueError(f"rates_out must hold {epochs} values, got {rates.shape[0]}")
     # everything written during the call is disjoint from everything else it touches
     written = ((P, "params"), (S, "state"), (C, "counters"), (losses, "losses_out"),
@@ -624,6 +633,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     cdef const long long* epoch_order
     cdef Py_ssize_t epoch = 0, epochs_run = 0, work_done = 0, start, rows, i, j
     cdef long long step0 = counters[0], epoch0 = counters[1], samples0 = counters[2]
+    cdef long long committed_step = step0
+    cdef Py_ssize_t committed
+    cdef bint record_rates = rates.shape[0] > 0, constant = schedule == SCHED_CONSTANT
     cdef int stop = _STOP_EPOCHS, interrupted = 0
     cdef PyObject* pending[3]
     cdef double total, epoch_loss
@@ -635,9 +647,11 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             saved[:] = params
             if n_state:
                 saved_state[:] = state
-            e.opt.learning_rate = _scheduled_rate(schedule, sched, optimizer.learning_rate,
-                                                  epoch0 + epoch, samples0 + epoch * n)
-            rates[epoch] = e.opt.learning_rate
+            if not constant:
+                e.opt.learning_rate = _scheduled_rate(schedule, sched, optimizer.learning_rate,
+                                                      epoch0 + epoch, samples0 + epoch * n)
+            if record_rates:
+                rates[epoch] = e.opt.learning_rate
             epoch_order = &order[epoch, 0] if order is not None else NULL
             total = 0.0
             start = 0
@@ -676,12 +690,15 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                     state[:] = saved_state
                 stop = _STOP_DIVERGED
                 break
-            counters[0] = e.opt.step            # the epoch is committed
-            counters[1] = epoch0 + epoch + 1
-            counters[2] = samples0 + (epoch + 1) * n
+            committed_step = e.opt.step         # the epoch is committed
             if epoch_loss < target_loss:
                 stop = _STOP_TARGET
                 break
+    # the counters of the committed epochs (also when a signal handler's exception follows)
+    committed = epochs_run - (stop == _STOP_DIVERGED)
+    counters[0] = committed_step
+    counters[1] = epoch0 + committed
+    counters[2] = samples0 + committed * n
     if stop == _STOP_INTERRUPTED:
         _raise_pending(pending)
     return epochs_run, stop
