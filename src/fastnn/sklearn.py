@@ -133,7 +133,7 @@ verbose                     scikit-learn's lines ("Iteration 12, loss =
 Defaults: scikit-learn's, but for one: ``dtype='float32'``. Measured side by
 side (``bench/sklearn_defaults.py``, the README's section "scikit-learn"),
 float32 training reaches the same test scores as float64 on digits, breast
-cancer, wine and diabetes, in the same epochs, and fits 1.3-2.5x faster;
+cancer, wine and diabetes, in the same epochs, and fits 1.3-1.5x faster;
 float64 falls short of five times scikit-learn's speed on breast cancer.
 ``dtype=None`` trains in X's precision, as scikit-learn does.
 
