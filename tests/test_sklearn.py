@@ -210,6 +210,23 @@ def test_results_do_not_depend_on_how_the_epochs_are_split_into_compiled_calls(m
     assert np.array_equal(results[0][2], results[1][2])
 
 
+def test_ctrl_c_keeps_the_completed_epochs_as_scikit_learn_does(monkeypatch):
+    """The engine leaves the network at the last completed epoch and re-raises; the
+    estimator, like scikit-learn's, warns and keeps what was trained."""
+    real_fit = fastnn.Network.fit
+
+    def interrupted_fit(self, X, y, epochs, **options):
+        real_fit(self, X, y, epochs=min(epochs, 3), **options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastnn.Network, "fit", interrupted_fit)
+    kind, X, y = PROBLEMS["multiclass"]
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf = MLPClassifier(max_iter=50, random_state=0).fit(X, y)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3 and clf.predict(X).shape == (200,)
+    assert clf.network_.optimizer_state["epoch"] == 3
+
+
 def test_verbose_prints_scikit_learns_lines():
     kind, X, y = PROBLEMS["binary"]
     out = io.StringIO()
