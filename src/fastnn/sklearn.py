@@ -47,9 +47,9 @@ epsilon of Adam-like rules multiplied by c, weight decay multiplied by c.
 ``loss_curve_`` reports the epoch losses on scikit-learn's scale (mse / 2,
 bce * k). Like scikit-learn's, each is the mean of the batch losses, each
 taken before its update; unlike scikit-learn's it does not include the L2
-penalty ``alpha / 2 * ||W||^2 / batch_size`` per batch (about 1e-4 with the
-defaults; it moves far less than ``tol`` from one epoch to the next, so the
-stopping decisions are the same).
+penalty ``alpha / 2 * ||W||^2 / batch_size`` per batch (2e-5 to 5e-5 on digits
+with the defaults, changing by less than 1e-6 from one epoch to the next, far
+below ``tol``: it hardly ever changes a stopping decision).
 
 ==========================  =================================================
 scikit-learn                fastnn
