@@ -147,16 +147,20 @@ cdef void _update(const Optimizer* opt, floating* p, const floating* g, floating
             wd = 0
             for i in range(count):
                 p[i] *= decay
-        for i in range(count):
-            gi = g[i] + wd * p[i]
-            m[i] += (1 - b1) * (gi - m[i])
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-        if h[H_AMSGRAD] != 0:
+        # one pass: the moments, then the step (AMSGrad: with the running maximum of v)
+        if w == NULL:
             for i in range(count):
+                gi = g[i] + wd * p[i]
+                m[i] += (1 - b1) * (gi - m[i])
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                p[i] -= step_size * (m[i] / (sqrt(v[i]) / bc2_sqrt + eps))
+        else:
+            for i in range(count):
+                gi = g[i] + wd * p[i]
+                m[i] += (1 - b1) * (gi - m[i])
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi
                 w[i] = v[i] if v[i] > w[i] else w[i]
-            v = w
-        for i in range(count):
-            p[i] -= step_size * (m[i] / (sqrt(v[i]) / bc2_sqrt + eps))
+                p[i] -= step_size * (m[i] / (sqrt(w[i]) / bc2_sqrt + eps))
     elif opt.rule == OPT_RMSPROP:
         alpha, eps, mu = <floating>h[H_ALPHA], <floating>h[H_EPS], <floating>h[H_MOMENTUM]
         v = state
