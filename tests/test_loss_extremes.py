@@ -105,8 +105,10 @@ def _extended_cce(y, z):
 def logits_and_targets(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
-    z = draw(hnp.arrays(dtype, shape, elements=st.floats(
-        allow_nan=False, allow_infinity=False, width=np.dtype(dtype).itemsize * 8)))
+    width, big = np.dtype(dtype).itemsize * 8, BIG[dtype]
+    huge = st.sampled_from([big, -big, big / 2, -big / 2, 0.9 * big, -0.9 * big])
+    z = draw(hnp.arrays(dtype, shape, elements=st.one_of(
+        huge, st.floats(allow_nan=False, allow_infinity=False, width=width))))
     y = draw(hnp.arrays(dtype, shape, elements=st.one_of(
         st.sampled_from([0.0, 1.0]), st.floats(0, 1, width=np.dtype(dtype).itemsize * 8))))
     return y, z

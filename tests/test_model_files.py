@@ -232,7 +232,7 @@ def test_saving_non_finite_parameters_is_refused_and_leaves_the_file(tmp_path, b
     assert os.listdir(tmp_path) == ["model.npz"]
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604], ids=oct)
 def test_saving_over_a_file_keeps_its_permissions(tmp_path, mode):
     path = tmp_path / "model.npz"
     Network([2, 1], seed=0).save(path)
