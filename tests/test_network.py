@@ -635,3 +635,8 @@ def test_the_history_keeps_8_bytes_per_epoch():
     assert history.epochs == 200_000
     assert size < 200_000 * 8 + 2**19, f"{size} bytes held after the fit"
     assert history.learning_rate[-1] == 0.1 and len(history.loss) == 200_000
+
+
+def test_a_layer_size_beyond_the_kernels_range_is_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"layers\[1\] must be an integer <= 2147483647"):
+        Network([2, 2**31])

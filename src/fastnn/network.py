@@ -388,7 +388,7 @@ def _parse_layers(layers, activation):
             size = layer
             if i > 0:
                 activations.append(activation)
-        sizes.append(validation.positive_int(size, f"layers[{i}]"))
+        sizes.append(validation.positive_int(size, f"layers[{i}]", maximum=2**31 - 1))
     if "softmax" in activations[:-1]:
         raise ValueError("softmax can only be the output layer's activation")
     return sizes, activations
