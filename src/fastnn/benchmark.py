@@ -7,7 +7,9 @@ bare GEMM, compiled, reference, ...) after a warm-up, each timing long enough
 to be above the clock's noise, and the table reports medians per unit of work,
 the spread (min-max) and the ratio reference / compiled. GEMM-bound workloads
 also show GFLOP/s and the share of the bare BLAS products' rate measured in
-the same run.
+the same run. Rows trained by another optimizer than plain SGD (momentum,
+adam) show in "vs SGD" their compiled time over the compiled plain-SGD fit of
+the same network and data: what the optimizer's update costs.
 """
 import argparse
 import fnmatch
