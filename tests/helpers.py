@@ -111,3 +111,19 @@ def check_outcome(outcome, expected):
             assert word in outcome["message"], f"{word!r} not in {outcome['message']!r}"
     else:
         assert outcome == {"returned": repr(expected)}, outcome
+
+
+class LyingInt(int):
+    """An int whose comparisons always answer 'in range'."""
+
+    def __lt__(self, other):
+        return False
+
+    def __gt__(self, other):
+        return False
+
+    def __le__(self, other):
+        return True
+
+    def __ge__(self, other):
+        return True
