@@ -228,7 +228,7 @@ cdef _network_forward(const floating[:, ::1] X, const floating[::1] params,
                 layer_out = &out[start, 0] if l == n_layers - 1 else &scratch[(l % 2) * half]
                 _forward_rows(layer_in, rows, sizes[l], &params[offset],
                               &params[offset + sizes[l] * sizes[l + 1]], sizes[l + 1], codes[l],
-                              layer_out)
+                              layer_out, _inference_small_batch(floating is float))
                 offset += sizes[l] * sizes[l + 1] + sizes[l + 1]
                 layer_in = layer_out
             start += rows
@@ -317,7 +317,7 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
         W = params + offsets[l]
         out = acts + act_offsets[l]
         _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1], sizes[l + 1],
-                      act, out)
+                      act, out, _small_batch)
         layer_in = out
     # the loss and its gradient with respect to the output layer's pre-activation
     out = acts + act_offsets[n_layers - 1]

@@ -75,6 +75,7 @@ class Network:
             W[...], b[...] = INITIALIZERS[init](self._rng, W.shape[0], W.shape[1])
         if weights is not None or biases is not None:
             self.set_parameters(weights, biases)
+        self._plan = self._forward_plan()
 
     # -- architecture and parameters -------------------------------------------------
 
@@ -143,11 +144,21 @@ class Network:
 
     def feedforward(self, X):
         """The network's outputs for one sample (1-d) or a batch (2-d)."""
+        if self._plan is not None:      # an array that needs no conversion: checked in C
+            out = self._plan.outputs(X)
+            if out is not None:
+                return out
         X, single = validation.as_samples(X, self._sizes[0], self.dtype)
         out = self._backend.network_forward(X, self._params, self._sizes, self._activations)
         return out[0] if single else out
 
     predict = feedforward
+
+    def _forward_plan(self):
+        """The compiled forward pass of this architecture and dtype (None for numpy)."""
+        if self._backend is not kernels:
+            return None
+        return kernels.ForwardPlan(self._params, self._sizes, self._activations)
 
     def _outputs(self, X, logits=False):
         """The network's outputs for a checked X; the last layer's pre-activation if logits."""
@@ -324,7 +335,7 @@ class Network:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for unpicklable in ("_lock", "_backend", "_layers"):    # rebuilt by __setstate__
+        for unpicklable in ("_lock", "_backend", "_layers", "_plan"):   # rebuilt by __setstate__
             del state[unpicklable]
         return state
 
@@ -332,6 +343,7 @@ class Network:
         self.__dict__.update(state)
         self._backend = BACKENDS[self.backend]
         self._layers = _reference._layer_views(self._params, self._sizes)
+        self._plan = self._forward_plan()
         self._lock = threading.RLock()
         _LIVE.add(self)
 
