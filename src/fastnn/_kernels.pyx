@@ -300,6 +300,7 @@ def _set_product_path(Py_ssize_t threshold, Py_ssize_t small_batch):
 
 cdef enum:
     _LANES = 8          # interleaved partial sums of the small dot products
+    _TINY_PRODUCT = 100 # products of fewer multiply-adds take plain loops (no set-up)
 
 
 # The innermost loops of the small products, in C for one reason: `restrict`
@@ -492,6 +493,16 @@ cdef void _product(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ss
         else:
             dgemm(&tb, &ta, &im, &in_, &ik, &alpha, <double*>b, &ilda, <double*>a, &ildb,
                   &beta, c, &ildc)
+        return
+    if <double>m * <double>n * <double>k < _TINY_PRODUCT:
+        # tiny (the seed network's 2x2 layers): plain loops, no calls and no set-up
+        for i in range(m):
+            for j in range(n):
+                s = 0
+                for p in range(k):
+                    s += (a[p * lda + i] if trans_a else a[i * lda + p]) * \
+                         (b[j * ldb + p] if trans_b else b[p * ldb + j])
+                c[i * ldc + j] = alpha * s + (beta * c[i * ldc + j] if beta != 0 else 0)
         return
     if not trans_b:
         if trans_a:
