@@ -275,7 +275,7 @@ def main(argv=None):
                         "the versions as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios "
                         "(needs matplotlib)")
-    parser.add_argument("--compare", choices=sorted(PEERS), action="append", default=[],
+    parser.add_argument("--compare", choices=list(PEERS), action="append", default=[],
                         help="add a peer's equivalent of the training workloads, when it is "
                         "installed: torch (PyTorch eager mode) or jax (jit over a lax.scan of "
                         "whole epochs; JAX's final parameters are checked against fastnn's); "
@@ -285,8 +285,9 @@ def main(argv=None):
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
 
     if args.list:
+        width = max(len(w.name) for w in workloads.WORKLOADS)
         for w in workloads.WORKLOADS:
-            print(f"{w.name:<16} {'quick ' if w.quick else '      '}{w.description}")
+            print(f"{w.name:<{width}} {'quick ' if w.quick else '      '}{w.description}")
         return 0
     selected = [w for w in workloads.WORKLOADS
                 if (not args.workloads or any(fnmatch.fnmatch(w.name, p) for p in args.workloads))
