@@ -22,11 +22,30 @@ SGD, 5 epochs of 1797 samples), W5 predict (one row through the 64-32-10
 network), W3 mnist-b32 / mnist-b256 (784-256-128-10 ReLU/softmax, cce, one
 epoch of 60000 samples, float32).
 
-Measured 2026-12-01 16:5x UTC, AMD EPYC (Zen 5, AVX-512, 2 vCPUs, shared: two
-other developers compiling and profiling on the other core and sometimes this
-one), fastnn 0.1.0.dev0 (avx2+fma kernels, before issue 12's kernels), JAX
-0.10.2, NumPy 2.4.6, SciPy 1.17.1 (OpenBLAS 0.3.30), Python 3.11.7; medians of
-7 repeats: see RESULTS below (filled in from the runs).
+Measured 2026-12-01 16:30-16:38 UTC on today's kernels (before issue 12's), AMD
+EPYC (cpu family 25 model 17, AVX-512, 2 vCPUs; lscpu names it only "AMD
+EPYC"), fastnn 0.1.0.dev0 (avx2+fma kernels), JAX 0.10.2, NumPy 2.4.6, SciPy
+1.17.1 (OpenBLAS 0.3.30), Python 3.11.7. The machine was shared with two
+developers compiling and profiling (load average 3-3.7 on 2 cores), so every
+absolute figure is 1.3-2x slower than on a quiet machine and drifts up to
+1.5x between runs; the ratios, taken within one run, moved by up to 0.35 (digits
+float64, default setting) and mostly by under 0.1. Two runs per setting
+(7, then 9 repeats); fastnn / JAX (below 1: fastnn faster):
+
+    workload            OpenBLAS default      Haswell + L2 512     medians, 2nd run (default | Haswell)
+    seed-network f64    2.06x  2.01x          2.14x  2.09x         150 ns vs 75 ns | 150 ns vs 72 ns per update
+    digits f64          0.41x  0.75x          1.39x  1.42x         1.09 vs 1.46 us | 2.04 vs 1.43 us per sample
+    digits f32          1.12x  0.91x          1.96x  2.13x         1.06 vs 1.16 us | 2.38 vs 1.12 us per sample
+    predict f64         0.13x  0.21x          0.20x  0.25x         4.98 vs 23.7 us | 5.57 vs 22.6 us per call
+    mnist-b32 f32       1.01x  1.01x          1.13x  1.12x         14.3 vs 14.1 us | 22.1 vs 19.8 us per sample
+    mnist-b256 f32      0.85x  0.83x          0.91x  0.83x         11.5 vs 13.9 us | 17.2 vs 20.7 us per sample
+
+One core, one thread at a time: under ``taskset -c 0`` XLA sizes its pool from
+the affinity mask (one ``tf_XLAEigen`` worker instead of two), and the CPU time
+of the timings went to the main thread (fastnn and JAX's dispatch, ~50 %), a
+JAX executor thread (~28 %) and the XLA worker (~20 %), which hand the work to
+one another on core 0. XLA_FLAGS alone does not hold XLA to one thread: without
+taskset, mnist-b256 kept both tf_XLAEigen workers busy with these flags.
 """
 import argparse
 import os
@@ -40,11 +59,6 @@ PINNED = "FASTNN_BENCH_PINNED"
 #: (workload, dtype) in the order they run
 CASES = [("seed-network", "float64"), ("digits", "float64"), ("digits", "float32"),
          ("predict", "float64"), ("mnist-b32", "float32"), ("mnist-b256", "float32")]
-
-RESULTS = """
-(see the report of issue 12's bench work; filled in below after the runs)
-"""
-
 
 def pin_and_rerun():
     """Re-run this script under taskset -c 0 with XLA on one thread (once)."""
