@@ -4,6 +4,7 @@ training steps.
 
     pip install blis scipy-openblas32           # only for this study
     python bench/blas_study.py                  # the OpenBLAS setting of the shell
+    python bench/blas_study.py --threads 1 --batches 32
     OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 python bench/blas_study.py
 
 Every product is timed from Cython, in a loop of calls without the GIL (as
@@ -60,6 +61,12 @@ time / the other's (above 1: the other is faster):
     default             32  2         246 us            1.00x       n/a (single-threaded build)
     either             256  2        (not measurable: with the other core busy, OpenBLAS's
                                       2-thread products took 3-80x their 1-thread time)
+
+The 2-thread rows are unreliable on a shared machine: a second run at 16:43
+(--threads 2) gave 9.6 ms for the B=32 step (SciPy) against 246 us in the first,
+single products swinging 100x between the two OpenBLAS builds. Whenever the
+worker thread on the busy core is descheduled, the whole GEMM waits for it.
+Rerun on a quiet machine before drawing 2-thread conclusions.
 
 Per-sample products (the 5 of one 64-32-10 sample, float32), per call:
 SciPy's OpenBLAS 0.05-0.29 us (sum 0.73 us) default, 0.12-0.39 us (sum 1.26 us;
@@ -189,6 +196,10 @@ def operands(ta, tb, m, n, k, rng):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", default="1,2", help="comma list (default 1,2)")
+    parser.add_argument("--batches", default="32,256", help="comma list (default 32,256)")
+    parser.add_argument("--no-per-sample", action="store_true",
+                        help="skip the per-sample table")
     parser.add_argument("--min-time", type=float, default=0.02,
                         help="seconds per timing (default 0.02)")
     args = parser.parse_args(argv)
@@ -270,10 +281,11 @@ def main(argv=None):
                 line += [f"{totals[lib] / unit:>9.3f}", f"{totals['scipy'] / totals[lib]:>5.2f}x"]
         print(" ".join(line))
 
-    for batch in (32, 256):
-        for threads in (1, 2):
+    for batch in map(int, args.batches.split(",")):
+        for threads in map(int, args.threads.split(",")):
             table(f"W3 784-256-128-10 float32, batch {batch}", step_products(batch), threads)
-    table("Per-sample products (64-32-10, one row), float32", PER_SAMPLE, 1)
+    if not args.no_per_sample:
+        table("Per-sample products (64-32-10, one row), float32", PER_SAMPLE, 1)
     return 0
 
 
