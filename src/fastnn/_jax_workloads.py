@@ -62,37 +62,38 @@ class JaxCase:
 
 # -- the model ---------------------------------------------------------------------------
 
-def _forward(jnp, params, x, activations, logits_out):
+def _activation_table(jax):
+    """name -> f(z), as fastnn's activations (softmax per row)."""
+    jnp = jax.numpy
+
+    def softmax(z):
+        e = jnp.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return {"sigmoid": jax.nn.sigmoid, "relu": lambda z: jnp.maximum(z, 0),
+            "softmax": softmax, "identity": lambda z: z}
+
+
+def _forward(jax, params, x, activations, logits_out):
     """The network's outputs (the output layer's logits when logits_out)."""
-    act = {"sigmoid": _sigmoid, "relu": lambda z: jnp.maximum(z, 0),
-           "softmax": lambda z: _softmax(jnp, z), "identity": lambda z: z}
+    table = _activation_table(jax)
     for i, ((W, b), activation) in enumerate(zip(params, activations)):
         x = x @ W + b
         if not (logits_out and i == len(params) - 1):
-            x = act[activation](x)
+            x = table[activation](x)
     return x
 
 
-def _sigmoid(z):
-    import jax
-    return jax.nn.sigmoid(z)
-
-
-def _softmax(jnp, z):
-    e = jnp.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _loss_fn(jnp, activations, loss):
+def _loss_fn(jax, activations, loss):
     """fastnn's losses: mse, the mean over all entries; cce, the mean over rows of
     -sum_j y_j log softmax(z)_j, from the logits."""
+    jnp = jax.numpy
     if loss == "mse":
         def mse(params, x, y):
-            return jnp.mean((_forward(jnp, params, x, activations, False) - y) ** 2)
+            return jnp.mean((_forward(jax, params, x, activations, False) - y) ** 2)
         return mse
 
     def cce(params, x, y):
-        z = _forward(jnp, params, x, activations, True)
+        z = _forward(jax, params, x, activations, True)
         zmax = z.max(axis=1, keepdims=True)
         log_p = z - zmax - jnp.log(jnp.exp(z - zmax).sum(axis=1, keepdims=True))
         return -jnp.mean((y * log_p).sum(axis=1))
@@ -110,8 +111,7 @@ def per_sample_trainer(activations, loss, lr):
     """jit(params, X, Y, order) -> params: per-sample SGD, epoch e visiting the rows
     order[e] (a scan over epochs of a scan over samples)."""
     jax = load()
-    jnp = jax.numpy
-    step = _sgd_step(jax, _loss_fn(jnp, activations, loss), lr)
+    step = _sgd_step(jax, _loss_fn(jax, activations, loss), lr)
 
     @jax.jit
     def train(params, X, Y, order):
@@ -128,8 +128,7 @@ def mini_batch_trainer(activations, loss, lr, batch_size):
     """jit(params, X, Y) -> params: one epoch of mini-batch SGD in row order, the last
     batch smaller when batch_size does not divide the rows (as fastnn's)."""
     jax = load()
-    jnp = jax.numpy
-    step = _sgd_step(jax, _loss_fn(jnp, activations, loss), lr)
+    step = _sgd_step(jax, _loss_fn(jax, activations, loss), lr)
 
     @jax.jit
     def train(params, X, Y):
@@ -236,8 +235,7 @@ def predict(dtype, quick=False):
     jax = load()
     x = workloads.digits_like()[0][0].astype(dtype)
     net = Network([64, 32, 10], seed=0, dtype=dtype)
-    forward = jax.jit(lambda params, x: _forward(jax.numpy, params, x, ("sigmoid",) * 2,
-                                                 False))
+    forward = jax.jit(lambda params, x: _forward(jax, params, x, ("sigmoid",) * 2, False))
     params = _params(jax, net)
     run = lambda: np.asarray(forward(params, x))        # noqa: E731  (a NumPy result, as fastnn's)
 
