@@ -17,7 +17,7 @@ column strides, so it gets them as they are. Shapes:
   in fastnn.workloads): forward X @ W for the 3 layers, dW = A.T @ dZ for the
   3 layers, dX = dZ @ W.T for the upper 2; at B = 32 and B = 256, on 1 and 2
   threads (this BLIS build is single-threaded: its 2-thread figures are n/a).
-- Per-sample (64-32-10, one row): 1x64 @ 64x32, 1x32 @ 32x10, the outer
+- Per-sample (64-32-10, one row), float32 and float64: 1x64 @ 64x32, 1x32 @ 32x10, the outer
   products 64x1 @ 1x32 and 32x1 @ 1x10, and 1x10 @ 10x32: what a BLAS call
   costs when there is almost no arithmetic.
 
@@ -65,13 +65,26 @@ time / the other's (above 1: the other is faster):
 The 2-thread rows are unreliable on a shared machine: a second run at 16:43
 (--threads 2) gave 9.6 ms for the B=32 step (SciPy) against 246 us in the first,
 single products swinging 100x between the two OpenBLAS builds. Whenever the
-worker thread on the busy core is descheduled, the whole GEMM waits for it.
-Rerun on a quiet machine before drawing 2-thread conclusions.
+worker thread on the busy core is descheduled, the whole GEMM waits for it. A
+control at the same time: two Python threads each doing 100 NumPy 400x400
+products (BLAS on 1 thread) took 0.91-0.98x the serial time, with process CPU
+time equal to wall time: the process was getting one core's worth. Rerun on a
+quiet machine before drawing 2-thread conclusions.
 
-Per-sample products (the 5 of one 64-32-10 sample, float32), per call:
-SciPy's OpenBLAS 0.05-0.29 us (sum 0.73 us) default, 0.12-0.39 us (sum 1.26 us;
-1x64@64x32 0.37 us against 0.09 us) Haswell; OpenBLAS 0.3.34 the same within
-noise (sums 0.94x, 0.89x); BLIS 3.2-4.8 us per call (sums 20 us: 0.02-0.06x).
+Per-sample products (the 5 of one 64-32-10 sample), per call, sum over the 5
+(second run, 16:52 UTC, --batches ''):
+
+    setting    dtype     SciPy OB 0.3.30            OB 0.3.34   BLIS
+    default    float32   0.09-0.24 us, sum 0.79 us  sum 0.67    sum 18.3 us (3.5-4.6 per call)
+    default    float64   0.08-0.38 us, sum 0.81 us  sum 0.86    sum 23.5 us
+    Haswell    float32   0.18-0.56 us, sum 1.50 us  sum 1.24    sum 18.2 us
+    Haswell    float64   0.26-0.91 us, sum 2.64 us  sum 1.87    sum 21.6 us
+
+The Haswell kernels make every one-row product 2-3x dearer (1x64 @ 64x32 float64:
+0.11 us default, 0.41-0.91 us Haswell) in both OpenBLAS builds; the single
+products of the two builds differ by up to 2x from run to run in either
+direction (an earlier run had the newer one 0.89x-0.94x on the sums), so read
+them as equal. BLIS's generic path costs 2-6 us per call whatever the size.
 
 - OPENBLAS_CORETYPE=Haswell holds scipy-openblas32 to its Haswell kernels too
   (both are DYNAMIC_ARCH builds reading the same variable): the newer OpenBLAS
@@ -79,11 +92,10 @@ noise (sums 0.94x, 0.89x); BLIS 3.2-4.8 us per call (sums 20 us: 0.02-0.06x).
 - BLIS runs its 'generic' reference kernels here: the wheel carries haswell,
   skx, zen and zen2 kernels, but its arch table has no zen3/zen4 entry and its
   detection returns 'generic' on this AMD family 0x19 CPU; neither
-  BLIS_ARCH_TYPE nor bli_arch_set_id() changes the choice in this build. 3-4x slower on W3, and
-  each call costs ~4 us even for a 1x32 @ 32x10 product.
+  BLIS_ARCH_TYPE nor bli_arch_set_id() changes the choice in this build.
+  3-4x slower on W3, and each call costs ~4 us even for a 1x32 @ 32x10 product.
 - Neither pays as a runtime dependency for W3 on this machine; the Haswell
-  setting's cost has to be met by fastnn's own small-matrix kernels (or by
-  calling the SkylakeX/AVX-512 OpenBLAS kernels, which the variable hides).
+  setting's cost has to be met by fastnn's own small-matrix kernels.
 """
 import argparse
 import ctypes
@@ -97,43 +109,49 @@ import numpy as np
 
 PROBE = r'''
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+from cython cimport floating
 from libc.stdint cimport uintptr_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from scipy.linalg.cython_blas cimport sgemm as scipy_linalg_sgemm
+from scipy.linalg.cython_blas cimport sgemm as scipy_linalg_sgemm, dgemm as scipy_linalg_dgemm
 from blis cimport cy
 
 ctypedef void (*fortran_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
                                  float*, int*, float*, float*, int*) noexcept nogil
+ctypedef void (*fortran_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
+                                 double*, int*, double*, double*, int*) noexcept nogil
 
 cdef double now() noexcept nogil:
     cdef timespec t
     clock_gettime(CLOCK_MONOTONIC, &t)
     return t.tv_sec + t.tv_nsec * 1e-9
 
-cdef inline void row_major(fortran_sgemm_t f, bint ta, bint tb, int m, int n, int k,
-                           float* A, float* B, float* C) noexcept nogil:
-    """C (m x n) := op(A) @ op(B), row-major, as the column-major C.T = op(B).T op(A).T"""
+cdef inline void row_major(uintptr_t f, bint ta, bint tb, int m, int n, int k,
+                           floating* A, floating* B, floating* C) noexcept nogil:
+    # C (m x n) := op(A) @ op(B), row-major, as the column-major C.T = op(B).T op(A).T
     cdef char transa = b'T' if tb else b'N'
     cdef char transb = b'T' if ta else b'N'
     cdef int lda = k if tb else n       # B's row length
     cdef int ldb = m if ta else k       # A's row length
-    cdef float one = 1.0, zero = 0.0
-    f(&transa, &transb, &n, &m, &k, &one, B, &lda, A, &ldb, &zero, C, &n)
+    cdef floating one = 1.0, zero = 0.0
+    if floating is float:
+        (<fortran_sgemm_t>f)(&transa, &transb, &n, &m, &k, &one, B, &lda, A, &ldb, &zero, C, &n)
+    else:
+        (<fortran_dgemm_t>f)(&transa, &transb, &n, &m, &k, &one, B, &lda, A, &ldb, &zero, C, &n)
 
 def seconds_per_call(str lib, bint ta, bint tb, int m, int n, int k,
-                     float[:, ::1] A, float[:, ::1] B, float[:, ::1] C, long calls,
+                     floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1] C, long calls,
                      uintptr_t fortran_pointer=0):
-    """Mean seconds of one C := op(A) @ op(B) over `calls` calls without the GIL."""
-    cdef fortran_sgemm_t f = <fortran_sgemm_t>fortran_pointer
+    # Mean seconds of one C := op(A) @ op(B) over `calls` calls without the GIL.
+    cdef uintptr_t f = fortran_pointer
     if lib == "scipy":
-        f = scipy_linalg_sgemm
+        f = <uintptr_t>scipy_linalg_sgemm if floating is float else <uintptr_t>scipy_linalg_dgemm
     cdef long i
     cdef double start, elapsed
     cdef cy.trans_t blis_ta = cy.TRANSPOSE if ta else cy.NO_TRANSPOSE
     cdef cy.trans_t blis_tb = cy.TRANSPOSE if tb else cy.NO_TRANSPOSE
-    cdef float* a = &A[0, 0]
-    cdef float* b = &B[0, 0]
-    cdef float* c = &C[0, 0]
+    cdef floating* a = &A[0, 0]
+    cdef floating* b = &B[0, 0]
+    cdef floating* c = &C[0, 0]
     cdef int rsa = A.shape[1], rsb = B.shape[1], rsc = C.shape[1]
     cdef bint use_blis = lib == "blis"
     with nogil:
@@ -187,17 +205,17 @@ def build_probe():
     return _blas_probe
 
 
-def operands(ta, tb, m, n, k, rng):
-    A = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
-    B = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
-    return A, B, np.empty((m, n), np.float32)
+def operands(ta, tb, m, n, k, rng, dtype=np.float32):
+    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return A, B, np.empty((m, n), dtype)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", default="1,2", help="comma list (default 1,2)")
-    parser.add_argument("--batches", default="32,256", help="comma list (default 32,256)")
+    parser.add_argument("--batches", default="32,256", help="comma list (default 32,256; '': none)")
     parser.add_argument("--no-per-sample", action="store_true",
                         help="skip the per-sample table")
     parser.add_argument("--min-time", type=float, default=0.02,
@@ -215,7 +233,8 @@ def main(argv=None):
                                              f"lib{scipy_openblas32.get_library()}.so"))
     libopenblas32.scipy_openblas_get_corename.restype = ctypes.c_char_p
     libopenblas32.scipy_openblas_get_config.restype = ctypes.c_char_p
-    new_sgemm = ctypes.cast(libopenblas32.scipy_sgemm_, ctypes.c_void_p).value
+    new_gemm = {np.float32: ctypes.cast(libopenblas32.scipy_sgemm_, ctypes.c_void_p).value,
+                np.float64: ctypes.cast(libopenblas32.scipy_dgemm_, ctypes.c_void_p).value}
     libblis = ctypes.CDLL(blis.cy.__file__)
     libblis.bli_arch_string.restype = ctypes.c_char_p
     blis_arch = libblis.bli_arch_string(libblis.bli_arch_query_id()).decode()
@@ -237,8 +256,8 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     libs = ["scipy", "openblas32", "blis"]
 
-    def measure(products, threads):
-        data = [operands(ta, tb, m, n, k, rng) for _, ta, tb, m, n, k in products]
+    def measure(products, threads, dtype):
+        data = [operands(ta, tb, m, n, k, rng, dtype) for _, ta, tb, m, n, k in products]
         libopenblas32.scipy_openblas_set_num_threads(threads)
         sides = [lib for lib in libs if lib != "blis" or threads == 1 or blis_threads]
         times = {(lib, i): [] for lib in sides for i in range(len(products))}
@@ -254,11 +273,11 @@ def main(argv=None):
                             time.sleep(SETTLE)
                         times[lib, i].append(probe.seconds_per_call(
                             lib, ta, tb, m, n, k, *data[i], calls[i],
-                            new_sgemm if lib == "openblas32" else 0))
+                            new_gemm[dtype] if lib == "openblas32" else 0))
         return {key: float(np.median(t)) for key, t in times.items()}, sides
 
-    def table(title, products, threads, unit=1e-6, suffix="us"):
-        med, sides = measure(products, threads)
+    def table(title, products, threads, dtype=np.float32, unit=1e-6, suffix="us"):
+        med, sides = measure(products, threads, dtype)
         print(f"\n{title}, {threads} thread(s): median {suffix} per call; ratio = SciPy's "
               "OpenBLAS time / the other's (above 1: the other is faster)")
         print(f"{'product':<26} {'SciPy OB':>9} {'OB 0.3.3x':>9} {'ratio':>6} {'BLIS':>9} "
@@ -281,11 +300,13 @@ def main(argv=None):
                 line += [f"{totals[lib] / unit:>9.3f}", f"{totals['scipy'] / totals[lib]:>5.2f}x"]
         print(" ".join(line))
 
-    for batch in map(int, args.batches.split(",")):
+    for batch in (int(b) for b in args.batches.split(",") if b):
         for threads in map(int, args.threads.split(",")):
             table(f"W3 784-256-128-10 float32, batch {batch}", step_products(batch), threads)
     if not args.no_per_sample:
-        table("Per-sample products (64-32-10, one row), float32", PER_SAMPLE, 1)
+        for dtype in (np.float32, np.float64):
+            table(f"Per-sample products (64-32-10, one row), {dtype.__name__}", PER_SAMPLE, 1,
+                  dtype)
     return 0
 
 
