@@ -72,7 +72,7 @@ time equal to wall time: the process was getting one core's worth. Rerun on a
 quiet machine before drawing 2-thread conclusions.
 
 Per-sample products (the 5 of one 64-32-10 sample), per call, sum over the 5
-(second run, 16:52 UTC, --batches ''):
+(second run, 16:49 UTC, --batches ''):
 
     setting    dtype     SciPy OB 0.3.30            OB 0.3.34   BLIS
     default    float32   0.09-0.24 us, sum 0.79 us  sum 0.67    sum 18.3 us (3.5-4.6 per call)
