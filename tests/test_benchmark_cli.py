@@ -1,5 +1,6 @@
 """`python -m fastnn bench` end to end on a tiny subset: the structure of what it
 writes, never a speed (the machines are shared and noisy)."""
+import importlib.util
 import json
 import math
 import subprocess
@@ -16,8 +17,11 @@ def test_quick_run_writes_the_table_and_the_json(tmp_path, capsys):
                            "--repeat", "2", "--threads", "1", "--json", str(path)]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[0].split()[:4] == ["workload", "dtype", "thr", "compiled"]
-    assert {line.split()[0] for line in out.splitlines()[2:]} == {
+    table, legend = out.split("\n\n", 1)
+    assert {line.split()[0] for line in table.splitlines()[2:]} == {
         "forward-small", "seed-network", "predict"}
+    assert "ratio: reference / compiled" in legend and "of GEMM" in legend
+    assert "e+" not in table                       # 1.00ms, never 1e+03us
     assert "[1/4] forward-small float32 threads=1" in err
     data = json.loads(path.read_text())
     assert {"fastnn", "instruction_set", "python", "numpy", "scipy", "cpu", "cores",
@@ -72,6 +76,48 @@ def test_compare_torch_adds_a_column_or_says_it_cannot(tmp_path, capsys):
         assert all("torch" not in line for line in summary)
     else:
         assert summary[0]["torch"] > 0 and math.isfinite(summary[0]["torch_ratio"])
+
+
+def test_compare_jax_adds_a_column_or_says_it_cannot(tmp_path):
+    # a child process: JAX, once imported, warns at every fork (and other tests fork)
+    path = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "fastnn", "bench", "seed-network", "predict",
+                             "--repeat", "1", "--compare", "jax", "--json", str(path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(path.read_text())["summary"]
+    if importlib.util.find_spec("jax") is None:
+        assert "JAX is not installed (pip install jax): column skipped" in result.stderr
+        assert all("jax" not in line for line in summary)
+    else:
+        assert all(line["jax"] > 0 and math.isfinite(line["jax_ratio"]) for line in summary)
+        assert "vs jax" in result.stdout.splitlines()[0] and "jax: JAX jit" in result.stdout
+
+
+def test_compare_jax_without_jax_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jax", None)          # import jax fails
+    assert benchmark.main(["seed-network", "--repeat", "1", "--compare", "jax"]) == 0
+    out, err = capsys.readouterr()
+    assert "JAX is not installed (pip install jax): column skipped" in err
+    assert "vs jax" not in out
+
+
+@pytest.mark.parametrize("seconds,text", [(999.6e-9, "1.00us"), (999.4e-9, "999ns"),
+                                          (1.2345e-3, "1.23ms"), (12.5e-6, "12.5us"),
+                                          (3e-10, "0.300ns"), (1500.0, "1500s"), (0.0, "0.00ns")])
+def test_durations_are_written_without_exponents(seconds, text):
+    assert benchmark._time(seconds) == text
+
+
+def test_help_and_descriptions_explain_without_outside_files(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--help"])
+    help_text = capsys.readouterr().out
+    for column in ("thr", "spread (min-max)", "ratio", "GFLOP/s", "of GEMM", "vs SGD",
+                   "vs jax"):
+        assert column in help_text
+    for text in [help_text] + [w.description for w in workloads.WORKLOADS]:
+        assert "SPEC" not in text and "tutorial" not in text
 
 
 @pytest.mark.parametrize("args,message", [(["--threads", "0"], "--threads"),

@@ -1,18 +1,35 @@
-"""``python -m fastnn bench``: the compiled backend beside the NumPy reference, measured
-side by side in one process.
+"""``python -m fastnn bench``: the compiled backend beside the NumPy reference,
+measured side by side in one process.
 
-Every workload (fastnn.workloads) is checked for correctness first, outside the
-timing; then its implementations are timed interleaved (compiled, reference,
-bare GEMM, compiled, reference, ...) after a warm-up, each timing long enough
-to be above the clock's noise, and the table reports medians per unit of work,
-the spread (min-max) and the ratio reference / compiled. GEMM-bound workloads
-also show GFLOP/s and the share of the bare BLAS products' rate measured in
-the same run. Rows trained by another optimizer than plain SGD (momentum,
-adam) show in "vs SGD" their compiled time over the compiled plain-SGD fit of
-the same network and data: what the optimizer's update costs.
+Every workload is checked for correctness first, outside the timing; then its
+implementations are timed interleaved (compiled, reference, bare GEMM,
+compiled, ...) after a warm-up, each timing long enough to be above the
+clock's noise. The table reports medians over the repeats, per unit of work
+(an update, a sample, a call, ...), and ratios. Timings on a shared or busy
+machine drift by 5-10 % between runs: ratios within 0.9-1.1 are parity.
+
+Columns:
+  thr               BLAS threads (rows that do not depend on BLAS run once)
+  compiled          median time of fastnn's compiled backend per unit of work
+  spread (min-max)  the fastest and slowest of the compiled timings
+  reference         median time of the NumPy reference: fastnn's numpy backend,
+                    or for mnist-* plain NumPy with preallocated in-place buffers;
+                    for concurrent-fits, the same fits on one thread
+  ratio             reference / compiled (above 1: compiled is faster;
+                    concurrent-fits: the speed-up of a second thread)
+  GFLOP/s           the compiled side's rate, for the rows bound by matrix products
+  of GEMM           time of the bare BLAS matrix products of the same shapes over the
+                    compiled time: 100 % means compiled runs at the BLAS floor
+  vs SGD            (rows trained by momentum or adam) compiled time over the
+                    compiled plain-SGD fit of the same network and data: what the
+                    optimizer's update costs
+  torch, jax        (with --compare) the peer's median time per unit: PyTorch eager
+                    mode, or JAX jit over a lax.scan of whole epochs
+  vs torch, vs jax  the peer's time / compiled (above 1: fastnn is faster)
 """
 import argparse
 import fnmatch
+import importlib
 import json
 import math
 import os
@@ -24,6 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import __version__, workloads
+from .workloads import CONCURRENT
 from ._dispatch import kernels
 
 MIN_TIME = 0.05     # seconds per timing; fast calls are repeated to reach it
@@ -59,13 +77,23 @@ def time_interleaved(fns, repeat, min_time=MIN_TIME, settle=0.0):
     return times
 
 
-def run(selected, dtypes, threads_list, repeat, quick, compare_torch=False, say=None):
-    """Measure the selected workloads; returns the result rows (one per impl)."""
+#: --compare NAME: the module (in this package) with the peer's implementations
+PEERS = {"torch": "_torch_workloads", "jax": "_jax_workloads"}
+
+
+def run(selected, dtypes, threads_list, repeat, quick, compare=(), say=None):
+    """Measure the selected workloads; returns the result rows (one per impl).
+
+    compare: peer names (PEERS) whose implementations are timed beside fastnn's;
+    a peer that is not installed is reported and skipped.
+    """
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    torch_impls = None
-    if compare_torch:
-        from . import _torch_workloads
-        torch_impls = _torch_workloads.available(say)
+    peer_impls = []
+    for peer in compare:
+        module = importlib.import_module(f".{PEERS[peer]}", __package__)
+        impls = module.available(say)
+        if impls is not None:
+            peer_impls.append(impls)
     plan = [(w, dtype, threads) for w in selected for dtype in w.dtypes if dtype in dtypes
             for threads in (threads_list if w.threaded else threads_list[:1])]
     rows = []
@@ -78,8 +106,8 @@ def run(selected, dtypes, threads_list, repeat, quick, compare_torch=False, say=
             if case.check is not None:
                 case.check()
             fns = dict(case.impls)
-            if torch_impls is not None:
-                fns.update(torch_impls(workload.name, np.dtype(dtype).type, quick, threads))
+            for impls in peer_impls:
+                fns.update(impls(workload.name, np.dtype(dtype).type, quick, threads))
             threaded = workload.threaded and threads > 1
             times = time_interleaved(fns, repeat, settle=SETTLE if threaded else 0.0)
         for impl, samples in times.items():
@@ -112,23 +140,24 @@ def summarise(rows):
         if "sgd" in impls:
             line["vs_sgd"] = (float(np.median(c["seconds_per_call"]))
                               / float(np.median(impls["sgd"]["seconds_per_call"])))
-        if "torch" in impls:
-            line["torch"] = float(np.median(impls["torch"]["seconds_per_call"])) / per
-            line["torch_ratio"] = line["torch"] / line["compiled"]
+        for peer in PEERS:
+            if peer in impls:
+                line[peer] = float(np.median(impls[peer]["seconds_per_call"])) / per
+                line[f"{peer}_ratio"] = line[peer] / line["compiled"]
         lines.append(line)
     return lines
 
 
 def format_table(lines):
-    has_torch = any("torch" in line for line in lines)
     has_sgd = any("vs_sgd" in line for line in lines)
-    columns = [("workload", "<19"), ("dtype", "<8"), ("thr", ">3"), ("compiled", ">12"),
-               ("spread (min-max)", ">21"), ("reference", ">12"), ("ratio", ">7"),
+    peers = [peer for peer in PEERS if any(peer in line for line in lines)]
+    columns = [("workload", "<19"), ("dtype", "<8"), ("thr", ">3"), ("compiled", ">13"),
+               ("spread (min-max)", ">21"), ("reference", ">13"), ("ratio", ">7"),
                ("GFLOP/s", ">8"), ("of GEMM", ">8")]
     if has_sgd:
         columns += [("vs SGD", ">7")]
-    if has_torch:
-        columns += [("torch", ">12"), ("vs torch", ">8")]
+    for peer in peers:
+        columns += [(peer, ">13"), (f"vs {peer}", ">8")]
     out = [" ".join(f"{name:{align}}" for name, align in columns)]
     out.append("-" * len(out[0]))
     for line in lines:
@@ -141,18 +170,47 @@ def format_table(lines):
                  f"{line['gemm_share']:.1%}" if "gemm_share" in line else ""]
         if has_sgd:
             cells += [f"{line['vs_sgd']:.2f}x" if "vs_sgd" in line else ""]
-        if has_torch:
-            cells += [f"{_time(line['torch'])}/{unit}" if "torch" in line else "",
-                      f"{line['torch_ratio']:.2f}x" if "torch" in line else ""]
+        for peer in peers:
+            cells += [f"{_time(line[peer])}/{unit}" if peer in line else "",
+                      f"{line[f'{peer}_ratio']:.2f}x" if peer in line else ""]
         out.append(" ".join(f"{cell:{align}}" for cell, (_, align) in zip(cells, columns)))
     return "\n".join(out)
 
 
+def legend(lines):
+    """What the columns of format_table(lines) mean, for printing under it."""
+    text = ["thr: BLAS threads. compiled, reference: median time per unit of work of "
+            "fastnn's compiled backend and of",
+            "  the NumPy reference; spread: the compiled side's fastest and slowest timing. "
+            "ratio: reference / compiled",
+            "  (above 1: compiled is faster)."]
+    if any("gflops" in line for line in lines):
+        text.append("GFLOP/s: the compiled side's rate. of GEMM: the bare BLAS products of "
+                    "the same shapes over compiled (100 %: at the BLAS floor).")
+    if any(line["workload"] == CONCURRENT for line in lines):
+        text.append(f"{CONCURRENT}: compiled = the fits on 2 threads, reference = on 1 "
+                    "thread; ratio = the speed-up.")
+    if any("vs_sgd" in line for line in lines):
+        text.append("vs SGD: the optimizer's compiled time over plain SGD's on the same "
+                    "network and data.")
+    for peer, what in (("torch", "PyTorch eager mode"),
+                       ("jax", "JAX jit over a lax.scan of whole epochs")):
+        if any(peer in line for line in lines):
+            text.append(f"{peer}: {what}, median per unit; vs {peer}: its time / compiled "
+                        "(above 1: fastnn is faster).")
+    text.append("Medians of interleaved repeats; on a shared machine timings drift 5-10 % "
+                "between runs. python -m fastnn bench --help explains more.")
+    return "\n".join(text)
+
+
 def _time(seconds):
-    for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g}{suffix}"
-    return f"{seconds * 1e9:.3g}ns"
+    """A duration in s, ms, us or ns with three significant digits: 1.00ms, not 1e+03us."""
+    for scale, suffix in ((1e-9, "ns"), (1e-6, "us"), (1e-3, "ms"), (1, "s")):
+        value = float(f"{seconds / scale:.3g}")
+        if value < 1000 or suffix == "s":
+            decimals = 2 - math.floor(math.log10(value)) if value > 0 else 2
+            return f"{value:.{max(decimals, 0)}f}{suffix}"
+    raise AssertionError("unreachable")
 
 
 def machine():
@@ -217,15 +275,19 @@ def main(argv=None):
                         "the versions as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios "
                         "(needs matplotlib)")
-    parser.add_argument("--compare", choices=["torch"], help="add PyTorch's eager-mode "
-                        "equivalent of the training workloads, when installed")
+    parser.add_argument("--compare", choices=list(PEERS), action="append", default=[],
+                        help="add a peer's equivalent of the training workloads, when it is "
+                        "installed: torch (PyTorch eager mode) or jax (jit over a lax.scan of "
+                        "whole epochs; JAX's final parameters are checked against fastnn's); "
+                        "may be given twice")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = parser.parse_args(argv)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
 
     if args.list:
+        width = max(len(w.name) for w in workloads.WORKLOADS)
         for w in workloads.WORKLOADS:
-            print(f"{w.name:<16} {'quick ' if w.quick else '      '}{w.description}")
+            print(f"{w.name:<{width}} {'quick ' if w.quick else '      '}{w.description}")
         return 0
     selected = [w for w in workloads.WORKLOADS
                 if (not args.workloads or any(fnmatch.fnmatch(w.name, p) for p in args.workloads))
@@ -247,9 +309,11 @@ def main(argv=None):
     say(f"fastnn {info['fastnn']} ({info['instruction_set']} kernels), {info['cpu']}, "
         f"{info['cores']} cores, Python {info['python']}, NumPy {info['numpy']}, "
         f"SciPy {info['scipy']}")
-    rows = run(selected, dtypes, threads, repeat, args.quick, args.compare == "torch", say)
+    rows = run(selected, dtypes, threads, repeat, args.quick, args.compare, say)
     lines = summarise(rows)
     print(format_table(lines))
+    print()
+    print(legend(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "options": vars(args), "repeat": repeat,

@@ -6,10 +6,13 @@ BLAS products of the same shapes, the ceiling of GEMM-bound work), the units
 of work per call, the flops per call, and a ``check`` that holds the compiled
 result to the reference's (run outside any timing).
 """
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict
 
 import numpy as np
+
+from threadpoolctl import threadpool_limits
 
 from . import _reference
 from ._dispatch import kernels
@@ -384,11 +387,45 @@ def _predict(dtype, quick=False):
                 check=check)
 
 
+CONCURRENT = "concurrent-fits"
+CONCURRENT_MODELS = 16
+
+
+def _concurrent_fits(dtype, quick=False):
+    """16 MLPClassifier-sized fits (64-100-10 ReLU/softmax, adam, batch 200) of separate
+    networks on digits-like data, from a ThreadPoolExecutor: "compiled" on 2 threads,
+    "reference" the same on 1; BLAS on one thread inside each fit. The compiled loops
+    release the GIL, so the ratio is the speed-up the second thread brings."""
+    X, Y = digits_like()
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    epochs = 2 if quick else 10
+
+    def make():
+        return [Network([64, Layer(100, "relu"), Layer(10, "softmax")], dtype=dtype, seed=i)
+                for i in range(CONCURRENT_MODELS)]
+
+    def fits(nets, workers):
+        def fit(net):
+            net.fit(X, Y, epochs=epochs, optimizer="adam", batch_size=200, seed=1)
+        with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fit, nets))       # list: re-raises a fit's exception
+        return nets
+
+    nets = {1: make(), 2: make()}
+
+    def check():
+        one, two = fits(make(), 1), fits(make(), 2)
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a.parameters, b.parameters)
+    return Case({"compiled": lambda: fits(nets[2], 2), "reference": lambda: fits(nets[1], 1)},
+                units=CONCURRENT_MODELS, check=check)
+
+
 WORKLOADS = [
     *(_layer_workload(kind, shape) for shape in LAYER_SHAPES for kind in ("forward", "backward")),
     _layer_workload("step", "small"), _layer_workload("step", "medium"),
     _layer_workload("step", "large"),
-    Workload("seed-network", "SPEC.md 5: 2-2-1 sigmoid, 4 samples, per-sample SGD, 1000 epochs",
+    Workload("seed-network", "the seed network: 2-2-1 sigmoid, 4 samples, mse, per-sample SGD, 1000 epochs",
              unit="update", setup=_seed_network, dtypes=("float64",), threaded=False, quick=True),
     Workload("digits", "64-32-10 sigmoid, 1797 samples, mse, per-sample SGD, 5 epochs",
              unit="sample", setup=_digits, dtypes=("float64",), threaded=False, quick=True),
@@ -401,6 +438,10 @@ WORKLOADS = [
       for optimizer in BENCH_OPTIMIZERS),
     Workload("predict", "Network.predict of one sample, 64-32-10 sigmoid", unit="call",
              setup=_predict, dtypes=("float64",), threaded=False, quick=True),
+    Workload(CONCURRENT, f"{CONCURRENT_MODELS} fits of 64-100-10 ReLU/softmax networks "
+             "(adam, batch 200, 10 epochs) on digits-like data, trained concurrently: "
+             "2 threads (compiled) against 1 (reference)", unit="fit", setup=_concurrent_fits,
+             dtypes=("float32",), threaded=False, quick=True),
 ]
 
 BY_NAME = {w.name: w for w in WORKLOADS}
