@@ -119,3 +119,14 @@ def test_the_default_rule_uses_the_small_kernels_for_single_rows_and_blas_for_ba
                 K._set_product_path(*previous)
         assert not np.array_equal(forced["small"], forced["blas"]), "the paths must differ"
         np.testing.assert_array_equal(default, forced[expected_path])
+
+
+def test_the_batch_rule_follows_the_blas_kernels_found_at_import():
+    from fastnn import _dispatch
+    assert _dispatch.small_batch_for("Haswell") == 4
+    assert _dispatch.small_batch_for("Zen") == 4
+    assert _dispatch.small_batch_for("SkylakeX") == 1
+    assert _dispatch.small_batch_for(None) == 1
+    current = K._set_product_path(100, 1)
+    K._set_product_path(*current)
+    assert current == (100, _dispatch.small_batch_for(_dispatch.blas_core()))

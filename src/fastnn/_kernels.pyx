@@ -280,14 +280,15 @@ cdef void _activation_backward_row(const floating* a, const floating* da, floati
 # at most _small_batch: per-sample training and single-row predictions, where
 # the small kernels are up to 4x faster than OpenBLAS's Haswell kernels and
 # within noise of its AVX-512 ones, so that these paths do not depend on the
-# BLAS build. Measured with bench/measure_blas_threshold.py (figures in its
-# docstring).
+# BLAS build. fastnn._dispatch sets _small_batch for the BLAS found at import
+# (4 under OpenBLAS's Haswell kernels, else 1). Measured with
+# bench/measure_blas_threshold.py (figures in its docstring).
 cdef Py_ssize_t _blas_threshold = 100
 cdef Py_ssize_t _small_batch = 1
 
 
 def _set_product_path(Py_ssize_t threshold, Py_ssize_t small_batch):
-    """Set the small-kernels/BLAS rule (for tests and measurement only).
+    """Set the small-kernels/BLAS rule (fastnn._dispatch at import; tests and measurements).
 
     Returns the previous (threshold, small_batch). (1 << 62, 1 << 62): always
     the small kernels; (0, 0): always BLAS.
