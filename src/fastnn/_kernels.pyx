@@ -28,6 +28,7 @@ from libc.limits cimport INT_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import operator
@@ -743,8 +744,20 @@ cdef void _forward_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in
     """out := f(X @ W + b) over raw row-major buffers; the bias goes into the GEMM.
 
     small_batch: _small_batch in training, _inference_small_batch for predictions."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, p
+    cdef floating s
     if n_samples == 0:
+        return
+    if n_samples == 1 and n_in * n_out < _TINY_PRODUCT:
+        # one sample through a tiny layer (the seed network's): the product's own
+        # plain loops, inline, with the same additions in the same order
+        for j in range(n_out):
+            s = 0
+            for p in range(n_in):
+                s += X[p] * W[p * n_out + j]
+            out[j] = s + b[j]
+        if activation != IDENTITY:
+            _activate_row(out, n_out, activation)
         return
     for i in range(n_samples):             # out := b, then out += X @ W (beta = 1)
         for j in range(n_out):
@@ -952,7 +965,24 @@ cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t
     """dX := dZ @ W.T (skipped when dX is NULL); W -= lr X.T @ dZ; b -= lr sum(dZ).
 
     sums: n_out doubles of scratch, or NULL."""
+    cdef Py_ssize_t p, j
+    cdef floating s, xp
     if n_samples == 0:
+        return
+    if n_samples == 1 and n_in * n_out < _TINY_PRODUCT:
+        # one sample, a tiny layer: row p of W gives dX[p], then takes its update; the
+        # arithmetic of the general path below, without its calls
+        for p in range(n_in):
+            if dX != NULL:
+                s = 0
+                for j in range(n_out):
+                    s += dZ[j] * W[p * n_out + j]
+                dX[p] = s
+            xp = X[p]
+            for j in range(n_out):
+                W[p * n_out + j] = -learning_rate * (xp * dZ[j]) + W[p * n_out + j]
+        for j in range(n_out):
+            b[j] = -learning_rate * dZ[j] + b[j]
         return
     if dX != NULL:
         _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, dZ, n_out, W, n_out,
