@@ -275,7 +275,8 @@ def test_history_records_the_rate_of_each_epoch(backend):
 def test_reduce_on_plateau_lowers_the_rate_after_patience(backend):
     X = np.linspace(-1, 1, 16).reshape(-1, 1)
     y = np.sin(3 * X[:, 0])
-    net = fastnn.Network([1, 8, 1], activation="tanh", seed=0, backend=backend)
+    net = fastnn.Network([1, 8, 1], activation="tanh", output="tanh", seed=0,
+                         backend=backend)
     # improvements of less than 5 % count as a plateau: the rate is halved now and then
     plateau = schedules.ReduceLROnPlateau(factor=0.5, patience=2, threshold=0.05)
     history = net.fit(X, y, epochs=40, learning_rate=0.5, batch_size=None, schedule=plateau)

@@ -623,7 +623,7 @@ class _BaseMLP(BaseEstimator):
         """The output layer's values for X (n_samples, n_outputs), in X's precision."""
         check_is_fitted(self)
         X = _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self._network.predict(X).astype(X.dtype, copy=False)
+        return self._network.feedforward(X).astype(X.dtype, copy=False)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -706,7 +706,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(Y[:, 0] if Y.shape[1] == 1 else Y)
 
     def _score_on(self, X, y):
-        return accuracy_score(y, self._labels(self._network.predict(X)))
+        return accuracy_score(y, self._labels(self._network.feedforward(X)))
 
     def _labels(self, outputs):
         return self._label_binarizer.inverse_transform(
@@ -796,7 +796,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y[:, 0] if Y.shape[1] == 1 else Y
 
     def _score_on(self, X, y):
-        return r2_score(y, self._targets_from(self._network.predict(X)))
+        return r2_score(y, self._targets_from(self._network.feedforward(X)))
 
     def predict(self, X):
         """The predicted targets: (n_samples,) for one target, else (n_samples, n_targets)."""
