@@ -786,9 +786,40 @@ def test_the_history_keeps_8_bytes_per_epoch():
         tracemalloc.stop()
     assert history.epochs == 200_000
     assert size < 200_000 * 8 + 2**19, f"{size} bytes held after the fit"
-    assert history.learning_rate[-1] == 0.1 and len(history.loss) == 200_000
+    assert history.learning_rate[-1] == 0.01 and len(history.loss) == 200_000
 
 
 def test_a_layer_size_beyond_the_kernels_range_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"layers\[1\] must be an integer <= 2147483647"):
         Network([2, 2**31])
+
+
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer", "wine", "diabetes"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+def test_the_default_fit_settings_do_not_diverge_on_scikit_learns_datasets(dataset, activation):
+    """fit(X, y) with nothing else given, as tools/network_defaults.py measured it."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    from threadpoolctl import threadpool_limits
+    X, y = getattr(datasets, f"load_{dataset}")(return_X_y=True)
+    rng = np.random.default_rng(0)
+    test = rng.permutation(len(X))[:len(X) // 4]
+    train = np.setdiff1d(np.arange(len(X)), test)
+    mean, std = X[train].mean(0), X[train].std(0)
+    X = (X - mean) / np.where(std > 0, std, 1)
+    output = {"digits": "softmax", "wine": "softmax", "breast_cancer": "sigmoid"}.get(
+        dataset, "identity")
+    if output == "identity":
+        y = (y - y[train].mean()) / y[train].std()
+    n_out = len(np.unique(y)) if output == "softmax" else 1
+    net = Network([X.shape[1], 32, n_out], activation=activation, output=output, seed=0)
+    with threadpool_limits(1):
+        history = net.fit(X[train], y[train])
+    assert history.epochs == 200 and history.stopped == "epochs"
+    assert net.optimizer.learning_rate == 0.01 and net.optimizer_state["step"] == \
+        200 * -(-len(train) // 32)                      # batches of 32
+    if output == "identity":
+        p = net.predict(X[test])
+        r2 = 1 - np.sum((y[test] - p) ** 2) / np.sum((y[test] - y[test].mean()) ** 2)
+        assert r2 > 0.25
+    else:
+        assert np.mean(net.predict_classes(X[test]) == y[test]) > 0.93

@@ -50,10 +50,13 @@ def main():
     parser.add_argument("--fit", default="dict()", help="fit's settings, a Python dict")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--activations", default="sigmoid,relu,tanh")
+    parser.add_argument("--hidden", default="32", help="hidden layer sizes, e.g. 100 or 64,64")
     args = parser.parse_args()
     settings = eval(args.fit)                                   # a command-line tool
+    hidden = [int(h) for h in args.hidden.split(",")]
     print(f"fastnn {fastnn.__version__}, fit({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
-          f", Network([n_features, 32, n_outputs]), {args.seeds} seeds, 1 BLAS thread")
+          f", Network([n_features, {', '.join(map(str, hidden))}, n_outputs]), {args.seeds} "
+          f"seeds, 1 BLAS thread")
     print(f"{'dataset':<14} {'activation':<10} {'diverged':>8}  {'test score':<22} fit time")
     for name, (_, output) in DATASETS.items():
         for activation in args.activations.split(","):
@@ -61,7 +64,7 @@ def main():
             for seed in range(args.seeds):
                 X_train, X_test, y_train, y_test = split(name, seed)
                 n_out = 1 if output != "softmax" else len(np.unique(y_train))
-                net = fastnn.Network([X_train.shape[1], 32, n_out], activation=activation,
+                net = fastnn.Network([X_train.shape[1], *hidden, n_out], activation=activation,
                                      output=output, seed=seed)
                 start = time.perf_counter()
                 try:

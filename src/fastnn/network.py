@@ -270,14 +270,15 @@ class Network:
 
     # -- training ----------------------------------------------------------------------
 
-    def fit(self, X, y, epochs=1000, learning_rate=None, batch_size=1, loss=None, shuffle=True,
+    def fit(self, X, y, epochs=200, learning_rate=None, batch_size=32, loss=None, shuffle=True,
             seed=None, target_loss=None, verbose=False, patience=None, min_delta=0.0,
             validation_data=None, optimizer="sgd", schedule=None, clip_norm=None,
             callbacks=None, metrics=None):
         """Train by gradient descent; returns the ``History`` (also ``net.history``).
 
         batch_size=1 is per-sample (stochastic) gradient descent, batch_size=k
-        mini-batch (the last batch may be smaller), batch_size=None full batch.
+        mini-batch (the last batch may be smaller; default 32), batch_size=None
+        full batch.
         Stops after ``epochs`` epochs, or earlier when the epoch loss falls below
         ``target_loss``. The epochs run inside compiled code (one call per fit,
         or per progress update when ``verbose``). Fits of one network from
@@ -290,7 +291,17 @@ class Network:
         optimizer: "sgd" (default), "adam", "adamw", "rmsprop", "adagrad",
         "rprop" (full batches only), a dict {"name": ..., **options} or an
         instance from ``fastnn.optimizers``; learning_rate, when given, replaces
-        its learning rate (defaults: 0.1 for SGD, PyTorch's for the others).
+        its learning rate (defaults: 0.01 for SGD, PyTorch's for the others).
+
+        The defaults (200 epochs of plain SGD at 0.01 in shuffled batches of
+        32) were measured not to diverge on scikit-learn's digits, breast
+        cancer, wine and diabetes data, standardised (inputs, and the diabetes
+        target), for networks with 32 or 100 hidden units or two layers of 64,
+        sigmoid, relu or tanh, 5 seeds each, with a margin of 3x in the
+        learning rate; they reach 0.96-0.98 accuracy and an R^2 of about 0.4,
+        as scikit-learn's MLP defaults do (``tools/network_defaults.py``). Per
+        sample at 0.1 (the tutorials' recipe, the defaults before) diverged
+        on digits and diabetes with relu.
         The optimizer's state (moments, step count) stays on the network: a
         second fit with the same optimizer settings (the learning rate aside)
         continues it, other settings start a new state, and
