@@ -823,3 +823,54 @@ def test_the_default_fit_settings_do_not_diverge_on_scikit_learns_datasets(datas
         assert r2 > 0.25
     else:
         assert np.mean(net.predict_classes(X[test]) == y[test]) > 0.93
+
+
+# -- messages that name the cause and the fix ---------------------------------------
+
+@pytest.mark.parametrize("y, loss, exc, words", [
+    (np.array(["cat", "dog", "cat", "bird"]), "cce", TypeError,
+     ["y holds strings", "<U4", "integers 0 to n_classes - 1", "fastnn.sklearn.MLPClassifier",
+      "np.unique(y, return_inverse=True)"]),
+    (["cat", "dog", "cat", "bird"], None, TypeError, ["y holds strings", "MLPClassifier"]),
+    (np.array(["a", "b", "a", "b"], dtype=object), "cce", TypeError, ["strings", "object"]),
+    (np.array([True, False, True, True]), "cce", ValueError,
+     ["y holds booleans", "MLPClassifier", "y.astype(int)"]),
+    ([0, 2.5, 1, 0], "cce", ValueError, ["2.5", "not an integer"]),
+    ([0, 1, 3, 0], "cce", ValueError, ["integers in [0, 3)", "from 0 to 3"]),
+    ([0, 1, 2, 0], "mse", ValueError,
+     ["shape (4, 3)", "got shape (4,)", "looks like class labels", "loss='cce'",
+      "output='softmax'"]),
+])
+def test_labels_a_network_cannot_take_get_a_message_with_the_fix(y, loss, exc, words):
+    net = Network([2, 4, 3], activation="relu", output="softmax" if loss == "cce" else None,
+                  seed=0)
+    X = np.zeros((4, 2))
+    before = net.parameters.copy()
+    with pytest.raises(exc) as info:
+        net.fit(X, y, epochs=1, loss=loss)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.history is None
+
+
+def test_booleans_stay_valid_targets_of_one_output():
+    net = Network([2, 4, 1], seed=0)
+    history = net.fit(np.eye(2)[[0, 1, 1, 0]], np.array([True, False, False, True]), epochs=2)
+    assert history.epochs == 2
+
+
+@pytest.mark.parametrize("scale_X, scale_y, says, not_says", [
+    (1000.0, 1.0, "the inputs are not scaled", "targets are not scaled"),
+    (1.0, 1e4, "the targets are not scaled", "inputs are not scaled"),
+])
+def test_divergence_tells_unscaled_inputs_from_unscaled_targets(scale_X, scale_y, says,
+                                                                 not_says):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = X @ np.array([1.0, -1.0, 2.0]) + 0.1
+    net = Network([3, 16, 1], activation="relu", seed=0)
+    with pytest.raises(fastnn.TrainingDivergedError) as info:
+        net.fit(X * scale_X, y * scale_y, epochs=200, learning_rate=0.1)
+    message = str(info.value)
+    assert says in message and not_says not in message and "learning_rate" in message
