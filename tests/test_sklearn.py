@@ -483,3 +483,36 @@ def test_the_docstring_examples_run():
     import doctest
     result = doctest.testmod(fastnn_sklearn)
     assert result.failed == 0 and result.attempted >= 10
+
+
+# -- threads ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads, big, expected", [
+    ("auto", False, 1), ("auto", True, None), (2, False, 2), (None, False, None)])
+def test_the_estimators_run_blas_on_the_threads_asked_for(monkeypatch, threads, big, expected):
+    asked = []
+    limit = fastnn.threads.limit
+
+    def recording(count):
+        asked.append(count)
+        return limit(count)
+
+    monkeypatch.setattr(fastnn_sklearn.blas_threads, "limit", recording)
+    X, y = make_classification(n_samples=300 if big else 60, n_features=100 if big else 8,
+                               random_state=0)
+    hidden = (256,) if big else (8,)              # big: 200 x 100 x 256 >= 2**22 per batch
+    clf = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2, threads=threads,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    clf.predict(X[:5])
+    # the estimator's fit, then (inside it) Network.fit leaving BLAS alone, then predict
+    assert asked[0] == expected and set(asked[1:-1]) == {None}
+    assert asked[-1] == (1 if threads == "auto" else expected)
+
+
+@pytest.mark.parametrize("bad", ["all", 0, 2.5])
+def test_a_bad_thread_count_is_refused_by_fit(bad):
+    with pytest.raises(ValueError, match="'threads' parameter of MLPRegressor"):
+        MLPRegressor(threads=bad).fit([[0.0], [1.0]], [0.0, 1.0])

@@ -12,7 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _reference, optimizers, schedules, training, validation
+from . import _reference, optimizers, schedules, threads as blas_threads, training, validation
 from ._dispatch import kernels
 from .callbacks import EarlyStopping
 from .initializers import INITIALIZERS
@@ -235,13 +235,20 @@ class Network:
         """cce for a softmax output, mse otherwise (the tutorials' loss)."""
         return "cce" if self._activations[-1] == "softmax" else "mse"
 
-    def evaluate(self, X, y, loss=None):
-        """{"loss": ..., and "accuracy" for classification outputs}."""
+    def evaluate(self, X, y, loss=None, threads="auto"):
+        """{"loss": ..., and "accuracy" for classification outputs}.
+
+        threads: BLAS threads, as in ``fit`` ("auto": one unless n_samples x
+        n_in x n_out of the largest layer reaches ``fastnn.threads.CROSSOVER``).
+        """
         loss = self._loss(loss)
+        threads = blas_threads.check(threads)
         X, _ = validation.as_samples(X, self._sizes[0], self.dtype)
         Y = validation.as_targets(y, X.shape[0], self._sizes[-1], loss, self.dtype)
         logits = loss != "mse"
-        out = self._outputs(X, logits=logits)
+        with blas_threads.limit(blas_threads.choose(
+                threads, blas_threads.largest_product(self._sizes, X.shape[0]))):
+            out = self._outputs(X, logits=logits)
         result = {"loss": _loss_value(self._backend, loss)(Y, out)}
         if self._activations[-1] in ("sigmoid", "softmax"):
             if logits:
@@ -273,7 +280,7 @@ class Network:
     def fit(self, X, y, epochs=200, learning_rate=None, batch_size=32, loss=None, shuffle=True,
             seed=None, target_loss=None, verbose=False, patience=None, min_delta=0.0,
             validation_data=None, optimizer="sgd", schedule=None, clip_norm=None,
-            callbacks=None, metrics=None):
+            callbacks=None, metrics=None, threads="auto"):
         """Train by gradient descent; returns the ``History`` (also ``net.history``).
 
         batch_size=1 is per-sample (stochastic) gradient descent, batch_size=k
@@ -334,6 +341,12 @@ class Network:
         ``on_epoch_end(epoch, logs)`` (return True to stop) and
         ``on_fit_end(history)`` (see ``fastnn.callbacks``), run between the
         compiled calls.
+
+        threads: BLAS threads for the fit (and its validation passes): "auto"
+        (default) one thread unless a batch's largest product, batch_size x
+        n_in x n_out, reaches ``fastnn.threads.CROSSOVER`` (2**22), an integer,
+        or None to leave BLAS as it is. Results do not depend on it beyond
+        rounding.
         """
         loss = self._loss(loss)
         self._trainable()
@@ -346,6 +359,8 @@ class Network:
         if chosen.name == "rprop" and batch_size < X.shape[0]:
             raise ValueError(f"optimizer 'rprop' needs full batches: batch_size=None (or >= "
                              f"the {X.shape[0]} samples), got batch_size={batch_size}")
+        threads = blas_threads.choose(blas_threads.check(threads),
+                                      blas_threads.largest_product(self._sizes, batch_size))
         callbacks = _callbacks(callbacks)
         if patience is not None:
             callbacks.insert(0, EarlyStopping(patience, min_delta))
@@ -375,8 +390,9 @@ class Network:
                 state.optimizer = chosen                     # the same settings, a new rate
             self._state = state
             self.history = training.History()
-            return training.run(self._backend, X, Y, self._params, self._sizes,
-                                self._activations, state, plan, self.history, self)
+            with blas_threads.limit(threads):
+                return training.run(self._backend, X, Y, self._params, self._sizes,
+                                    self._activations, state, plan, self.history, self)
 
     # -- the optimizer's state ---------------------------------------------------------
 
