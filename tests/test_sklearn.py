@@ -358,6 +358,31 @@ def test_grid_search_in_parallel(backend):
                                serial.cv_results_["mean_test_score"], rtol=1e-6)
 
 
+def test_grid_search_on_a_dask_cluster():
+    """The same search through joblib's dask backend, on a LocalCluster of two worker
+    processes started here (dask[distributed]: the test extra)."""
+    distributed = pytest.importorskip("distributed")
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    X, y = make_regression(120, 4, noise=0.5, random_state=0)
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "learning_rate_init": [1e-3, 1e-2]}
+    est = MLPRegressor(max_iter=60, random_state=0)
+    serial = GridSearchCV(est, grid, cv=2).fit(X, y / y.std())
+    with warnings.catch_warnings():     # dask's own start-up and shut-down notices
+        warnings.simplefilter("ignore")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            with joblib.parallel_backend("dask"):
+                parallel = GridSearchCV(est, grid, cv=2, n_jobs=2).fit(X, y / y.std())
+            workers = client.run(lambda: __import__("os").getpid())
+            ran = [name for name in cluster.scheduler.task_prefixes if "fit_and_score" in name]
+    assert len(set(workers.values())) == 2 and ran      # the fits ran on the two processes
+    np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"], rtol=1e-6)
+    assert parallel.best_params_ == serial.best_params_
+
+
 def test_clone_pickle_and_copy():
     X, y = make_classification(80, 4, random_state=0)
     clf = MLPClassifier(hidden_layer_sizes=(9,), random_state=0, max_iter=30).fit(X, y)
