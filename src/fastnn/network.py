@@ -25,7 +25,7 @@ Layer = namedtuple("Layer", ["size", "activation"])
 
 #: The output layer's activation when neither ``output=`` nor a ``Layer`` gives it, by the
 #: ``activation`` of the hidden layers: an activation that makes sense on an output keeps
-#: it (the tutorials' all-sigmoid, identity and step networks), the hidden-layer-only
+#: it (the classic all-sigmoid, identity and step networks), the hidden-layer-only
 #: activations get an identity (regression) output. A network without hidden layers applies
 #: ``activation`` to its one layer.
 DEFAULT_OUTPUT = {"identity": "identity", "sigmoid": "sigmoid", "step": "step",
@@ -50,7 +50,7 @@ class Network:
         softmax (classes), or any other activation. When it is not given (and
         the last entry of ``layers`` is a plain size), it follows from
         ``activation`` (``DEFAULT_OUTPUT``): sigmoid, identity and step keep
-        themselves (the tutorials' networks are sigmoid throughout), relu,
+        themselves (the classic textbook networks are sigmoid throughout), relu,
         leaky_relu and tanh give an identity output. A network without hidden
         layers applies ``activation`` to its one layer.
     dtype : float32 or float64
@@ -232,7 +232,7 @@ class Network:
         return self._backend.network_forward(X, self._params, self._sizes, activations)
 
     def default_loss(self):
-        """cce for a softmax output, mse otherwise (the tutorials' loss)."""
+        """cce for a softmax output, mse otherwise."""
         return "cce" if self._activations[-1] == "softmax" else "mse"
 
     def evaluate(self, X, y, loss=None, threads="auto"):
@@ -306,8 +306,8 @@ class Network:
         target), for networks with 32 or 100 hidden units or two layers of 64,
         sigmoid, relu or tanh, 5 seeds each, with a margin of 3x in the
         learning rate; they reach 0.96-0.98 accuracy and an R^2 of about 0.4,
-        as scikit-learn's MLP defaults do (``tools/network_defaults.py``). Per
-        sample at 0.1 (the tutorials' recipe, the defaults before) diverged
+        as scikit-learn's MLP defaults do. Per
+        sample at 0.1 (the defaults before) diverged
         on digits and diabetes with relu.
         The optimizer's state (moments, step count) stays on the network: a
         second fit with the same optimizer settings (the learning rate aside)

@@ -16,8 +16,7 @@ the gradient (L2, coupled); AdamW first multiplies the parameters by
 difference: SGD's default learning rate is 0.01 (PyTorch's is 1e-3): with
 ``fit``'s default batches of 32 it trains small networks on standardised data
 (digits, breast cancer, wine, diabetes) in 200 epochs without diverging, with
-a margin of 3x (``tools/network_defaults.py``; 0.1, the tutorials' rate,
-diverges on diabetes).
+a margin of 3x (0.1 diverges on diabetes).
 
 Weight decay and biases: PyTorch decays every parameter it is given, and so
 does fastnn by default (``decay_biases=True``). scikit-learn's ``alpha`` adds
