@@ -100,7 +100,7 @@ def test_predict_drops_the_output_axis_of_a_one_output_network(backend):
     raw = net.feedforward(X)
     assert raw.shape == (3, 1)
     p = net.predict(X)
-    assert p.shape == (3,) and p.dtype == np.float64
+    assert p.shape == (3,) and p.dtype == np.float64 and p.base is not None   # a view
     np.testing.assert_array_equal(p, raw[:, 0])
     one = net.predict(X[1])                          # one sample: its row of outputs
     assert one.shape == (1,) and one[0] == raw[1, 0]

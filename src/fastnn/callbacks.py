@@ -26,6 +26,8 @@ import os
 import sys
 import time
 
+from . import validation
+
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar"]
 
 
@@ -86,7 +88,6 @@ class EarlyStopping(Callback):
     stop_reason = "patience"
 
     def __init__(self, patience, min_delta=0.0, monitor=None, restore_best=True):
-        from . import validation
         self.patience = validation.positive_int(patience, "patience")
         self.min_delta = validation.non_negative_number(min_delta, "min_delta")
         self.monitor = _check_monitor(monitor)
@@ -171,7 +172,6 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, every=None, stream=None, live=None):
-        from . import validation
         self.every_asked = None if every is None else validation.positive_int(every, "every")
         self.stream, self.live = stream, live
         self.every = self.every_asked or 1
