@@ -180,3 +180,19 @@ def test_fits_in_several_threads_at_once_leave_blas_threads_as_they_were():
         for worker in workers:
             worker.join()
         assert _blas_threads() == before
+
+
+def test_overlapping_limits_of_different_counts_restore_blas_when_the_last_ends():
+    from threadpoolctl import threadpool_limits
+    from fastnn import threads
+    with threadpool_limits(2, user_api="blas"):
+        outer, inner = threads.limit(1), threads.limit(2)
+        outer.__enter__()
+        assert set(_blas_threads()) == {1}
+        inner.__enter__()
+        assert set(_blas_threads()) == {2}
+        outer.__exit__(None, None, None)      # the first to start ends first
+        inner.__exit__(None, None, None)
+        assert set(_blas_threads()) == {2}
+        with threads.limit(None):
+            assert set(_blas_threads()) == {2}

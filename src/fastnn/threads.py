@@ -10,7 +10,7 @@ outputs of a layer), reaches ``CROSSOVER``; an integer fixes the count, and
 None leaves BLAS as it is.
 
 The limit is set through threadpoolctl's library controllers (``limit``),
-found once: a few microseconds per fit instead of the 1.1 ms of
+found once: about 10 us per fit instead of the 1.1 ms of
 ``threadpool_limits``, which looks the libraries up on every use. ``predict``
 does not change threads on its own (a microsecond-scale call); wrap many calls
 in ``with fastnn.threads.limit(1):`` when they are small and the machine busy.
@@ -37,6 +37,7 @@ _lock = threading.Lock()
 _libraries = None       # threadpoolctl's controllers of the loaded BLAS libraries
 _active = 0             # limits in force (from any thread)
 _original = None        # each library's thread count before the first of them
+_current = None         # each library's thread count as the limits in force set it
 _inherited = None       # in a forked child: the counts its parent's limits would restore
 
 
@@ -47,35 +48,49 @@ def _blas_libraries():
     return _libraries
 
 
-@contextlib.contextmanager
 def limit(threads):
-    """Run BLAS on ``threads`` threads inside the block (None: leave it as it is).
+    """A context manager running BLAS on ``threads`` threads inside its block (None: leave
+    BLAS as it is).
 
     Limits from several threads at once (fits in a thread pool) nest: BLAS
     gets its own thread counts back when the last of them ends, not when the
     first does (threadpoolctl's ``threadpool_limits`` restores per block, so
     overlapping blocks can leave one thread behind).
     """
-    global _active, _original, _inherited
-    if threads is None:
-        yield
-        return
-    with _lock:
-        libraries = _blas_libraries()
-        if _active == 0:
-            _original = _inherited or [lib.get_num_threads() for lib in libraries]
-            _inherited = None
-        _active += 1
-        for lib in libraries:
-            lib.set_num_threads(threads)
-    try:
-        yield
-    finally:
+    return _UNCHANGED if threads is None else _Limit(threads)
+
+
+_UNCHANGED = contextlib.nullcontext()
+
+
+class _Limit:
+    """The block of ``limit(threads)`` (a class: half the cost of a generator's block)."""
+    __slots__ = ("threads", "libraries")
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    def __enter__(self):
+        global _active, _original, _current, _inherited
+        with _lock:
+            self.libraries = libraries = _blas_libraries()
+            if _active == 0:
+                _original = _inherited or [lib.get_num_threads() for lib in libraries]
+                _current, _inherited = list(_original), None
+            _active += 1
+            for i, lib in enumerate(libraries):
+                if _current[i] != self.threads:     # a library call only where it changes
+                    lib.set_num_threads(self.threads)
+                    _current[i] = self.threads
+
+    def __exit__(self, *exc_info):
+        global _active
         with _lock:
             _active -= 1
             if _active == 0:
-                for lib, count in zip(libraries, _original):
-                    lib.set_num_threads(count)
+                for lib, now, before in zip(self.libraries, _current, _original):
+                    if now != before:
+                        lib.set_num_threads(before)
 
 
 def check(threads, name="threads"):
