@@ -448,11 +448,16 @@ def test_divergence_raises_a_value_error_and_changes_nothing():
     reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y / 100)
     reg.set_params(solver="sgd", learning_rate_init=10.0, warm_start=True)
     snapshot = _snapshot(reg)
-    with pytest.raises(ValueError, match="training diverged in epoch .*the targets"):
+    with pytest.raises(ValueError, match="training diverged in epoch .*the targets") as info:
         reg.fit(X, y * 1e10)
+    assert "the targets are not scaled" in str(info.value)       # the cause named ...
+    assert "inputs are not scaled" not in str(info.value)        # ... and only it
     _assert_same(reg, snapshot)
-    with pytest.raises(ValueError, match="diverged in epoch 1: the parameters overflowed"):
-        reg.partial_fit(X * 1e20, y)
+    with pytest.raises(ValueError, match="diverged in epoch 1: the parameters overflowed") \
+            as info:
+        reg.partial_fit(X * 1e20, y / 100)
+    assert "the inputs are not scaled" in str(info.value)
+    assert "targets are not scaled" not in str(info.value)
     _assert_same(reg, snapshot)
 
 

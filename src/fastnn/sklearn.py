@@ -178,6 +178,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from . import optimizers, schedules
 from . import threads as blas_threads
 from .errors import TrainingDivergedError
+from .training import unscaled_data
 from .network import Layer, Network
 
 try:                                        # scikit-learn >= 1.6
@@ -521,11 +522,13 @@ class _BaseMLP(BaseEstimator):
                 last = error.history.final_loss
                 what = (f"the loss became {last}" if not np.isfinite(last)
                         else "the parameters overflowed")
+                advice = unscaled_data(X, Y, loss) or [
+                    f"scale the inputs (for example with StandardScaler)"
+                    f"{' and the targets' if loss == 'mse' else ''}"]
                 raise ValueError(
                     f"training diverged in epoch {self.n_iter_ + error.history.epochs}: {what}. "
-                    f"Scale the inputs (for example with StandardScaler)"
-                    f"{' and the targets' if loss == 'mse' else ''}, or lower "
-                    f"learning_rate_init (now {self.learning_rate_init})") from error
+                    f"{'; '.join(advice)}; or lower learning_rate_init (now "
+                    f"{self.learning_rate_init})") from error
             losses = history.loss_array * r
             per_epoch = (time.perf_counter() - started) / max(1, len(losses))
             ran, event = 0, False

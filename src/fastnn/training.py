@@ -291,9 +291,9 @@ def _run(backend, X, Y, params, sizes, activations, state, plan, history, n):
             what = "the parameters overflowed"
         raise TrainingDivergedError(
             f"{what} at epoch {done - 1} (history.loss[{done - 1}]): "
-            f"{_divergence_hint(X, Y, plan.loss)}reduce learning_rate (now {rate}) or clip "
-            f"the gradient (clip_norm=...); the network is left as it was at the start of "
-            f"that epoch", history)
+            f"{''.join(h + '; or ' for h in unscaled_data(X, Y, plan.loss))}reduce "
+            f"learning_rate (now {rate}) or clip the gradient (clip_norm=...); the network is "
+            f"left as it was at the start of that epoch", history)
     return history
 
 
@@ -306,8 +306,9 @@ def _every(callback):
     return every
 
 
-def _divergence_hint(X, Y, loss):
-    """What in the data is likely to make training diverge: unscaled inputs or targets."""
+def unscaled_data(X, Y, loss):
+    """What in the data is likely to make training diverge, as advice: unscaled inputs,
+    unscaled targets (for mse), both or neither (a list)."""
     # a column whose mean magnitude is above 10 is not standardised (those are about 0.8)
     hints = []
     inputs, targets = np.abs(X).mean(0).max(), np.abs(Y).mean(0).max()
@@ -317,7 +318,7 @@ def _divergence_hint(X, Y, loss):
     if loss == "mse" and targets > 10:
         hints.append(f"the targets are not scaled (a column's mean magnitude is "
                      f"{targets:.3g}): standardise y too, and undo it on the predictions")
-    return "; ".join(hints) + ("; or " if hints else "")
+    return hints
 
 
 def _plateau_state(plan, state):
