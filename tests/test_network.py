@@ -342,7 +342,8 @@ def test_parameters_that_overflow_in_the_last_update_count_as_divergence(backend
     # the epoch's loss (measured before its update) is finite; the update is not
     net = Network([1, 1], activation="identity", weights=[[[1.0]]], biases=[[0.0]],
                   backend=backend)
-    with pytest.raises(TrainingDivergedError, match=r"parameters overflowed at epoch 0 \(history.loss\[0\]\)") as info:
+    with pytest.raises(TrainingDivergedError,
+                       match=r"parameters overflowed at epoch 0 \(history.loss\[0\]\)") as info:
         net.fit([[1.0]], [0.0], epochs=1, learning_rate=1e308, target_loss=target_loss)
     assert info.value.history.stopped == "diverged"
     assert info.value.history.loss == [1.0]

@@ -54,7 +54,8 @@ def main():
     args = parser.parse_args()
     settings = eval(args.fit)                                   # a command-line tool
     hidden = [int(h) for h in args.hidden.split(",")]
-    print(f"fastnn {fastnn.__version__}, fit({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
+    shown = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    print(f"fastnn {fastnn.__version__}, fit({shown})"
           f", Network([n_features, {', '.join(map(str, hidden))}, n_outputs]), {args.seeds} "
           f"seeds, 1 BLAS thread")
     print(f"{'dataset':<14} {'activation':<10} {'diverged':>8}  {'test score':<22} fit time")
