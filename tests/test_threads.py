@@ -78,7 +78,7 @@ def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
         code = 1
         try:
             net.save(tmp_path / "child.npz")
-            net.fit(X[:20], Y[:20], epochs=2)
+            net.fit(X[:20], Y[:20], epochs=2)      # shuffles: the network's generator
             code = 0
         finally:
             os._exit(code)
@@ -95,6 +95,52 @@ def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
     trainer.join()
     assert os.waitstatus_to_exitcode(status) == 0
     assert (tmp_path / "child.npz").exists()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_thread_holds_the_networks_generator_can_shuffle():
+    """The parent's thread was shuffling (numpy's generator lock held) at the fork: the
+    child gets the generator's state behind a new lock."""
+    import os
+    import time
+    import warnings
+    X, Y = data()
+    net = Network([16, 12, 4], seed=0)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with net._rng.bit_generator.lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            net.fit(X[:20], Y[:20], epochs=2)          # shuffled by net._rng
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child blocked on the generator's lock")
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 # -- threads= : BLAS threads around fastnn's work ----------------------------------------

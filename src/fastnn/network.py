@@ -510,6 +510,15 @@ _LIVE = weakref.WeakSet()
 def _new_locks_after_fork():
     for network in list(_LIVE):
         network._lock = threading.RLock()
+        network._rng = _unlocked_copy(network._rng)
+
+
+def _unlocked_copy(rng):
+    """The generator's state behind a new lock: its own lock may be held by a parent's
+    thread that was shuffling at the fork (numpy's lock cannot be replaced)."""
+    bit_generator = type(rng.bit_generator)()
+    bit_generator.state = rng.bit_generator.state       # read without the lock
+    return np.random.Generator(bit_generator)
 
 
 if hasattr(os, "register_at_fork"):
