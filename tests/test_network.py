@@ -13,11 +13,156 @@ def blobs(n=60, seed=0):
     return X, labels
 
 
-def test_repr_shows_the_architecture():
+def test_repr_shows_the_architecture_and_builds_the_same_network():
     assert repr(Network([2, 2, 1])) == "Network([2, 2, 1], activation='sigmoid', dtype=float64)"
     net = Network([4, Layer(8, "relu"), Layer(3, "softmax")], dtype="float32", backend="numpy")
-    assert repr(net) == ("Network([4, Layer(size=8, activation='relu'), Layer(size=3, "
-                         "activation='softmax')], dtype=float32, backend='numpy')")
+    assert repr(net) == ("Network([4, 8, 3], activation='relu', output='softmax', "
+                         "dtype=float32, backend='numpy')")
+    assert repr(Network([4, 8, 1], activation="relu")) == \
+        "Network([4, 8, 1], activation='relu', dtype=float64)"
+    mixed = Network([4, Layer(8, "relu"), Layer(5, "tanh"), 1])
+    assert repr(mixed) == ("Network([4, Layer(size=8, activation='relu'), Layer(size=5, "
+                           "activation='tanh'), Layer(size=1, activation='sigmoid')], "
+                           "dtype=float64)")
+    for network in (net, mixed, Network([4, 8, 2], activation="tanh", output="tanh"),
+                    Network([3, 1], activation="relu")):
+        from numpy import float32, float64  # noqa: F401  (names in the repr)
+        again = eval(repr(network))
+        assert again.layer_sizes == network.layer_sizes
+        assert again.activations == network.activations
+
+
+@pytest.mark.parametrize("layers, kwargs, expected", [
+    # the hidden-layer activations get an identity output (regression) ...
+    ([13, 32, 1], {"activation": "relu"}, ["relu", "identity"]),
+    ([13, 32, 16, 2], {"activation": "leaky_relu"}, ["leaky_relu", "leaky_relu", "identity"]),
+    ([13, 32, 1], {"activation": "tanh"}, ["tanh", "identity"]),
+    # ... the output activations keep themselves: the tutorials' all-sigmoid network
+    ([2, 2, 1], {}, ["sigmoid", "sigmoid"]),
+    ([2, 2, 1], {"activation": "sigmoid"}, ["sigmoid", "sigmoid"]),
+    ([1, 3, 1], {"activation": "identity"}, ["identity", "identity"]),
+    ([2, 2, 1], {"activation": "step"}, ["step", "step"]),
+    # given explicitly, by output= or by a Layer
+    ([64, 32, 10], {"activation": "relu", "output": "softmax"}, ["relu", "softmax"]),
+    ([30, 16, 1], {"activation": "relu", "output": "sigmoid"}, ["relu", "sigmoid"]),
+    ([2, 2, 1], {"activation": "sigmoid", "output": "identity"}, ["sigmoid", "identity"]),
+    ([4, 8, 2], {"activation": "tanh", "output": "tanh"}, ["tanh", "tanh"]),
+    ([4, 8, Layer(3, "softmax")], {"activation": "relu"}, ["relu", "softmax"]),
+    ([4, 8, Layer(3, "relu")], {"activation": "relu"}, ["relu", "relu"]),
+    ([4, 8, Layer(3, "softmax")], {"activation": "relu", "output": "softmax"}, ["relu", "softmax"]),
+    # no hidden layer: activation is the one layer's
+    ([3, 1], {"activation": "relu"}, ["relu"]),
+    ([2, 1], {"activation": "step"}, ["step"]),
+    ([3, 4], {"activation": "relu", "output": "softmax"}, ["softmax"]),
+])
+def test_the_output_activation_follows_the_stated_rule(layers, kwargs, expected):
+    assert Network(layers, **kwargs).activations == expected
+
+
+@pytest.mark.parametrize("layers, kwargs, words", [
+    ([4, 8, Layer(3, "softmax")], {"output": "sigmoid"},
+     ["output='sigmoid'", "contradicts", "softmax"]),
+    ([4, 8, 3], {"output": "gelu"}, ["output", "gelu", "'softmax'"]),
+])
+def test_an_output_contradicting_the_layers_is_refused(layers, kwargs, words):
+    with pytest.raises(ValueError) as info:
+        Network(layers, **kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_a_loss_needing_another_output_says_how_to_build_it():
+    net = Network([4, 8, 3], activation="relu")
+    with pytest.raises(ValueError) as info:
+        net.fit(np.zeros((2, 4)), [0, 1], loss="cce")
+    message = str(info.value)
+    assert "needs a softmax output layer" in message and "output='softmax'" in message
+    assert "Network([4, 8, 3], activation='relu', output='softmax')" in message
+    assert net.history is None
+
+
+def test_a_relu_regression_network_predicts_below_zero():
+    """The regression a relu output could not do: no prediction stuck at exactly 0."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    net = Network([3, 16, 1], activation="relu", seed=0)
+    net.fit(X, y, epochs=100, batch_size=16, learning_rate=0.01)
+    p = net.predict(X)
+    assert np.mean(p == 0) == 0 and p.min() < -1
+    assert 1 - np.sum((p - y) ** 2) / np.sum((y - y.mean()) ** 2) > 0.9
+
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+def test_predict_drops_the_output_axis_of_a_one_output_network(backend):
+    net = Network([2, 3, 1], seed=0, backend=backend)
+    X = np.array([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]])
+    raw = net.feedforward(X)
+    assert raw.shape == (3, 1)
+    p = net.predict(X)
+    assert p.shape == (3,) and p.dtype == np.float64 and p.base is not None   # a view
+    np.testing.assert_array_equal(p, raw[:, 0])
+    one = net.predict(X[1])                          # one sample: its row of outputs
+    assert one.shape == (1,) and one[0] == raw[1, 0]
+    assert net.feedforward(X[1]).shape == (1,)
+    # the mistake of the issue: comparing (n, 1) with (n,) broadcast to (n, n)
+    y = np.array([1, 0, 1])
+    assert ((p > 0.5) == y).shape == (3,)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+def test_predict_keeps_the_output_axis_of_a_several_output_network(backend):
+    net = Network([2, 3, 4], seed=0, backend=backend)
+    X = np.array([[0.5, -1.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(net.predict(X), net.feedforward(X))
+    assert net.predict(X).shape == (2, 4) and net.predict(X[0]).shape == (4,)
+
+
+def test_predict_proba_and_classes_of_a_softmax_network():
+    X, labels = blobs()
+    net = Network([2, 8, 3], activation="relu", output="softmax", seed=0)
+    net.fit(X, labels, epochs=30, batch_size=8, learning_rate=0.05)
+    proba = net.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-12)
+    classes = net.predict_classes(X)
+    assert classes.shape == (len(X),) and classes.dtype.kind == "i"
+    np.testing.assert_array_equal(classes, np.argmax(proba, 1))
+    assert np.mean(classes == labels) > 0.95
+    assert net.predict_classes(X[0]) == classes[0]
+    np.testing.assert_array_equal(net.predict_proba(X[0]), proba[0])
+
+
+def test_predict_proba_and_classes_of_a_one_sigmoid_network_match_scikit_learn_shapes():
+    X, labels = blobs()
+    y = (labels == 0).astype(float)
+    net = Network([2, 8, 1], activation="relu", output="sigmoid", seed=0)
+    net.fit(X, y, epochs=30, batch_size=8, loss="bce")
+    p = net.predict(X)
+    proba = net.predict_proba(X)
+    assert proba.shape == (len(X), 2)                     # classes 0 and 1, as scikit-learn
+    np.testing.assert_array_equal(proba[:, 1], p)
+    np.testing.assert_allclose(proba[:, 0], 1 - p)
+    classes = net.predict_classes(X)
+    np.testing.assert_array_equal(classes, (p > 0.5).astype(int))
+    assert classes.shape == (len(X),) and np.mean(classes == y) > 0.95
+
+
+def test_predict_classes_of_several_sigmoids_is_multi_label():
+    net = Network([2, 4, 3], seed=0)                      # sigmoid throughout
+    X = np.array([[0.5, -1.0], [2.0, 0.0]])
+    out = net.feedforward(X)
+    np.testing.assert_array_equal(net.predict_classes(X), (out > 0.5).astype(int))
+    np.testing.assert_array_equal(net.predict_proba(X), out)
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict_classes"])
+def test_class_predictions_need_a_classification_output(method):
+    net = Network([2, 4, 1], activation="relu")           # identity output
+    with pytest.raises(ValueError) as info:
+        getattr(net, method)([[0.0, 1.0]])
+    assert method in str(info.value) and "'identity'" in str(info.value)
+    assert "output='softmax'" in str(info.value)
 
 
 @pytest.mark.parametrize("layers,words", [
@@ -197,7 +342,8 @@ def test_parameters_that_overflow_in_the_last_update_count_as_divergence(backend
     # the epoch's loss (measured before its update) is finite; the update is not
     net = Network([1, 1], activation="identity", weights=[[[1.0]]], biases=[[0.0]],
                   backend=backend)
-    with pytest.raises(TrainingDivergedError, match="parameters overflowed at epoch 1") as info:
+    with pytest.raises(TrainingDivergedError,
+                       match=r"parameters overflowed at epoch 0 \(history.loss\[0\]\)") as info:
         net.fit([[1.0]], [0.0], epochs=1, learning_rate=1e308, target_loss=target_loss)
     assert info.value.history.stopped == "diverged"
     assert info.value.history.loss == [1.0]
@@ -583,9 +729,15 @@ def test_patience_stops_at_the_best_validation_epoch_and_restores_it(backend):
     history = net.fit(X, y, epochs=500, learning_rate=0.5, batch_size=8, seed=1, patience=10,
                       validation_data=(X_val, y_val))
     assert history.stopped == "patience"
-    assert history.best_epoch == 1 + int(np.argmin(history.val_loss))
-    assert history.epochs == len(history.val_loss) == history.best_epoch + 10
+    # epochs count from 0: best_epoch indexes the history's lists
+    assert history.best_epoch == int(np.argmin(history.val_loss))
+    assert history.epochs == len(history.val_loss) == history.best_epoch + 11
     assert net.loss(X_val, y_val) == min(history.val_loss)      # the best epoch's parameters
+    assert history.restored
+    assert history.final_loss == history.loss[history.best_epoch] != history.loss[-1]
+    # a sigmoid output is a classifier: the validation accuracy is recorded with the loss
+    assert len(history.val_accuracy) == history.epochs
+    assert history.val_accuracy[history.best_epoch] == net.evaluate(X_val, y_val)["accuracy"]
 
 
 def test_patience_without_validation_data_watches_the_training_loss(backend):
@@ -595,10 +747,11 @@ def test_patience_without_validation_data_watches_the_training_loss(backend):
                       min_delta=1e-3)
     assert history.stopped == "patience" and history.val_loss == []
     best = history.best_epoch
-    assert history.epochs == best + 5
+    assert history.epochs == best + 6
     # no later epoch improved on the best by more than min_delta
-    assert min(history.loss[best:]) >= history.loss[best - 1] - 1e-3
-    assert history.loss[best - 1] < min(history.loss[:best - 1], default=np.inf) - 1e-3
+    assert min(history.loss[best + 1:]) >= history.loss[best] - 1e-3
+    assert history.loss[best] < min(history.loss[:best], default=np.inf) - 1e-3
+    assert history.final_loss == history.loss[best]
 
 
 @pytest.mark.parametrize("changes, exc, words", [
@@ -634,9 +787,91 @@ def test_the_history_keeps_8_bytes_per_epoch():
         tracemalloc.stop()
     assert history.epochs == 200_000
     assert size < 200_000 * 8 + 2**19, f"{size} bytes held after the fit"
-    assert history.learning_rate[-1] == 0.1 and len(history.loss) == 200_000
+    assert history.learning_rate[-1] == 0.01 and len(history.loss) == 200_000
 
 
 def test_a_layer_size_beyond_the_kernels_range_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"layers\[1\] must be an integer <= 2147483647"):
         Network([2, 2**31])
+
+
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer", "wine", "diabetes"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+def test_the_default_fit_settings_do_not_diverge_on_scikit_learns_datasets(dataset, activation):
+    """fit(X, y) with nothing else given, as tools/network_defaults.py measured it."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    from threadpoolctl import threadpool_limits
+    X, y = getattr(datasets, f"load_{dataset}")(return_X_y=True)
+    rng = np.random.default_rng(0)
+    test = rng.permutation(len(X))[:len(X) // 4]
+    train = np.setdiff1d(np.arange(len(X)), test)
+    mean, std = X[train].mean(0), X[train].std(0)
+    X = (X - mean) / np.where(std > 0, std, 1)
+    output = {"digits": "softmax", "wine": "softmax", "breast_cancer": "sigmoid"}.get(
+        dataset, "identity")
+    if output == "identity":
+        y = (y - y[train].mean()) / y[train].std()
+    n_out = len(np.unique(y)) if output == "softmax" else 1
+    net = Network([X.shape[1], 32, n_out], activation=activation, output=output, seed=0)
+    with threadpool_limits(1):
+        history = net.fit(X[train], y[train])
+    assert history.epochs == 200 and history.stopped == "epochs"
+    assert net.optimizer.learning_rate == 0.01 and net.optimizer_state["step"] == \
+        200 * -(-len(train) // 32)                      # batches of 32
+    if output == "identity":
+        p = net.predict(X[test])
+        r2 = 1 - np.sum((y[test] - p) ** 2) / np.sum((y[test] - y[test].mean()) ** 2)
+        assert r2 > 0.25
+    else:
+        assert np.mean(net.predict_classes(X[test]) == y[test]) > 0.93
+
+
+# -- messages that name the cause and the fix ---------------------------------------
+
+@pytest.mark.parametrize("y, loss, exc, words", [
+    (np.array(["cat", "dog", "cat", "bird"]), "cce", TypeError,
+     ["y holds strings", "<U4", "integers 0 to n_classes - 1", "fastnn.sklearn.MLPClassifier",
+      "np.unique(y, return_inverse=True)"]),
+    (["cat", "dog", "cat", "bird"], None, TypeError, ["y holds strings", "MLPClassifier"]),
+    (np.array(["a", "b", "a", "b"], dtype=object), "cce", TypeError, ["strings", "object"]),
+    (np.array([True, False, True, True]), "cce", ValueError,
+     ["y holds booleans", "MLPClassifier", "y.astype(int)"]),
+    ([0, 2.5, 1, 0], "cce", ValueError, ["2.5", "not an integer"]),
+    ([0, 1, 3, 0], "cce", ValueError, ["integers in [0, 3)", "from 0 to 3"]),
+    ([0, 1, 2, 0], "mse", ValueError,
+     ["shape (4, 3)", "got shape (4,)", "looks like class labels", "loss='cce'",
+      "output='softmax'"]),
+])
+def test_labels_a_network_cannot_take_get_a_message_with_the_fix(y, loss, exc, words):
+    net = Network([2, 4, 3], activation="relu", output="softmax" if loss == "cce" else None,
+                  seed=0)
+    X = np.zeros((4, 2))
+    before = net.parameters.copy()
+    with pytest.raises(exc) as info:
+        net.fit(X, y, epochs=1, loss=loss)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.history is None
+
+
+def test_booleans_stay_valid_targets_of_one_output():
+    net = Network([2, 4, 1], seed=0)
+    history = net.fit(np.eye(2)[[0, 1, 1, 0]], np.array([True, False, False, True]), epochs=2)
+    assert history.epochs == 2
+
+
+@pytest.mark.parametrize("scale_X, scale_y, says, not_says", [
+    (1000.0, 1.0, "the inputs are not scaled", "targets are not scaled"),
+    (1.0, 1e4, "the targets are not scaled", "inputs are not scaled"),
+])
+def test_divergence_tells_unscaled_inputs_from_unscaled_targets(scale_X, scale_y, says,
+                                                                 not_says):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = X @ np.array([1.0, -1.0, 2.0]) + 0.1
+    net = Network([3, 16, 1], activation="relu", seed=0)
+    with pytest.raises(fastnn.TrainingDivergedError) as info:
+        net.fit(X * scale_X, y * scale_y, epochs=200, learning_rate=0.1)
+    message = str(info.value)
+    assert says in message and not_says not in message and "learning_rate" in message

@@ -358,6 +358,31 @@ def test_grid_search_in_parallel(backend):
                                serial.cv_results_["mean_test_score"], rtol=1e-6)
 
 
+def test_grid_search_on_a_dask_cluster():
+    """The same search through joblib's dask backend, on a LocalCluster of two worker
+    processes started here (dask[distributed]: the test extra)."""
+    distributed = pytest.importorskip("distributed")
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    X, y = make_regression(120, 4, noise=0.5, random_state=0)
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "learning_rate_init": [1e-3, 1e-2]}
+    est = MLPRegressor(max_iter=60, random_state=0)
+    serial = GridSearchCV(est, grid, cv=2).fit(X, y / y.std())
+    with warnings.catch_warnings():     # dask's own start-up and shut-down notices
+        warnings.simplefilter("ignore")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            with joblib.parallel_backend("dask"):
+                parallel = GridSearchCV(est, grid, cv=2, n_jobs=2).fit(X, y / y.std())
+            workers = client.run(lambda: __import__("os").getpid())
+            ran = [name for name in cluster.scheduler.task_prefixes if "fit_and_score" in name]
+    assert len(set(workers.values())) == 2 and ran      # the fits ran on the two processes
+    np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"], rtol=1e-6)
+    assert parallel.best_params_ == serial.best_params_
+
+
 def test_clone_pickle_and_copy():
     X, y = make_classification(80, 4, random_state=0)
     clf = MLPClassifier(hidden_layer_sizes=(9,), random_state=0, max_iter=30).fit(X, y)
@@ -423,11 +448,16 @@ def test_divergence_raises_a_value_error_and_changes_nothing():
     reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y / 100)
     reg.set_params(solver="sgd", learning_rate_init=10.0, warm_start=True)
     snapshot = _snapshot(reg)
-    with pytest.raises(ValueError, match="training diverged in epoch .*the targets"):
+    with pytest.raises(ValueError, match="training diverged in epoch .*the targets") as info:
         reg.fit(X, y * 1e10)
+    assert "the targets are not scaled" in str(info.value)       # the cause named ...
+    assert "inputs are not scaled" not in str(info.value)        # ... and only it
     _assert_same(reg, snapshot)
-    with pytest.raises(ValueError, match="diverged in epoch 1: the parameters overflowed"):
-        reg.partial_fit(X * 1e20, y)
+    with pytest.raises(ValueError, match="diverged in epoch 1: the parameters overflowed") \
+            as info:
+        reg.partial_fit(X * 1e20, y / 100)
+    assert "the inputs are not scaled" in str(info.value)
+    assert "targets are not scaled" not in str(info.value)
     _assert_same(reg, snapshot)
 
 
@@ -483,3 +513,36 @@ def test_the_docstring_examples_run():
     import doctest
     result = doctest.testmod(fastnn_sklearn)
     assert result.failed == 0 and result.attempted >= 10
+
+
+# -- threads ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads, big, expected", [
+    ("auto", False, 1), ("auto", True, None), (2, False, 2), (None, False, None)])
+def test_the_estimators_run_blas_on_the_threads_asked_for(monkeypatch, threads, big, expected):
+    asked = []
+    limit = fastnn.threads.limit
+
+    def recording(count):
+        asked.append(count)
+        return limit(count)
+
+    monkeypatch.setattr(fastnn_sklearn.blas_threads, "limit", recording)
+    X, y = make_classification(n_samples=300 if big else 60, n_features=100 if big else 8,
+                               random_state=0)
+    hidden = (256,) if big else (8,)              # big: 200 x 100 x 256 >= 2**22 per batch
+    clf = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2, threads=threads,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    clf.predict(X[:5])
+    # the estimator's fit, then (inside it) Network.fit leaving BLAS alone, then predict
+    assert asked[0] == expected and set(asked[1:-1]) == {None}
+    assert asked[-1] == (1 if threads == "auto" else expected)
+
+
+@pytest.mark.parametrize("bad", ["all", 0, 2.5])
+def test_a_bad_thread_count_is_refused_by_fit(bad):
+    with pytest.raises(ValueError, match="'threads' parameter of MLPRegressor"):
+        MLPRegressor(threads=bad).fit([[0.0], [1.0]], [0.0, 1.0])

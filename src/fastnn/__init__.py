@@ -6,7 +6,7 @@ the compiled Cython kernels (``fastnn.kernels``, the default) and
 chosen for this CPU by ``fastnn._dispatch`` (AVX2 + FMA build or baseline);
 a broken build fails loudly at import instead of falling back to slow code.
 """
-from . import losses
+from . import callbacks, losses
 from ._dispatch import kernels
 from ._version import __version__
 from .errors import ModelFormatError, TrainingDivergedError
@@ -15,6 +15,6 @@ from .network import BACKENDS, Layer, Network
 from .neuron import Neuron
 from .training import History
 
-__all__ = ["BACKENDS", "History", "Layer", "ModelFormatError", "Network", "Neuron",
+__all__ = ["BACKENDS", "History", "Layer", "callbacks", "ModelFormatError", "Network", "Neuron",
            "TrainingDivergedError", "check_gradients", "kernels", "losses",
            "numerical_gradient", "__version__"]

@@ -10,8 +10,8 @@ def main(argv=None):
         return benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m fastnn")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="worked examples: a neuron, the 2-2-1 seed network "
-                        "trained and used, a gradient check; NumPy reference beside each number")
+    commands.add_parser("demo", help="worked examples: a neuron, a 2-2-1 network, mean squared "
+                        "error, backpropagation, training, a linear fit")
     commands.add_parser("bench", help="the compiled backend beside the NumPy reference "
                         "(python -m fastnn bench --help)")
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
-"""``python -m fastnn demo``: the tutorials' worked examples (SPEC.md sections 1-6).
+"""``python -m fastnn demo``: worked examples of the basics of neural networks.
 
-Prints the numbers the tutorials print, computed by fastnn's compiled
+A neuron, a 2-2-1 network, mean squared error, backpropagation, training by
+gradient descent and a linear fit, with their well-known numbers, computed by fastnn's compiled
 backend; where a number has a reference value, the NumPy backend's is shown
 beside it, so the demo doubles as a smoke test of an installation.
 """
@@ -19,7 +20,7 @@ NAMES = ["Alice", "Bob", "Charlie", "Diana"]
 
 
 def run(say=print):
-    say("fastnn demo: the tutorials' examples (compiled backend; NumPy reference alongside)\n")
+    say("fastnn demo: worked examples (compiled backend; NumPy reference alongside)\n")
 
     say("1. A neuron with weights [0, 1], bias 4, sigmoid activation, input [2, 3]")
     for backend in ("compiled", "numpy"):
@@ -46,7 +47,7 @@ def run(say=print):
     gap = max(abs(a - b) for a, b in zip(grad, numeric))
     say(f"   largest difference over all 9 parameters: {gap:.1e}")
 
-    say("\n5. Training on the tutorial's data until the loss is below 0.001")
+    say("\n5. Training on the example data until the loss is below 0.001")
     say("   (2-2-1 sigmoid, mse, per-sample SGD, learning rate 0.1, no shuffling, seed 0)")
     net = Network([2, 2, 1], activation="sigmoid", seed=0)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ def he(rng, n_in, n_out):
 
 
 def normal(rng, n_in, n_out):
-    """W, b ~ N(0, 1), as the tutorials do (np.random.normal())."""
+    """W, b ~ N(0, 1), as textbook examples draw them (np.random.normal())."""
     return rng.normal(size=(n_in, n_out)), rng.normal(size=n_out)
 
 

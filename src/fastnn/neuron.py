@@ -1,4 +1,4 @@
-"""Neuron: the one-neuron network of the tutorials."""
+"""Neuron: the one-neuron network, for teaching and worked examples."""
 import numpy as np
 
 from . import validation

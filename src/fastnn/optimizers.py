@@ -13,8 +13,10 @@ the same order of operations, with the same defaults and the same meaning of
 ``weight_decay``: SGD, Adam, RMSprop and Adagrad add ``weight_decay * p`` to
 the gradient (L2, coupled); AdamW first multiplies the parameters by
 ``1 - learning_rate * weight_decay`` (decoupled). The one deliberate
-difference: SGD's default learning rate is 0.1 (PyTorch's is 1e-3), the rate
-of fastnn's tutorials and of ``fit`` before optimizers existed.
+difference: SGD's default learning rate is 0.01 (PyTorch's is 1e-3): with
+``fit``'s default batches of 32 it trains small networks on standardised data
+(digits, breast cancer, wine, diabetes) in 200 epochs without diverging, with
+a margin of 3x (0.1 diverges on diabetes).
 
 Weight decay and biases: PyTorch decays every parameter it is given, and so
 does fastnn by default (``decay_biases=True``). scikit-learn's ``alpha`` adds
@@ -71,7 +73,7 @@ class SGD(Optimizer):
     SGD(learning_rate=0.05, momentum=0.9)
     """
     name = "sgd"
-    OPTIONS = {"learning_rate": (0.1, positive), "momentum": (0.0, non_negative),
+    OPTIONS = {"learning_rate": (0.01, positive), "momentum": (0.0, non_negative),
                "dampening": (0.0, unit_interval), "nesterov": (False, flag),
                "weight_decay": (0.0, non_negative), "decay_biases": (True, flag)}
 

@@ -126,6 +126,11 @@ dtype (fastnn)              the precision of training: 'float32' (the
                             scikit-learn's rule (float32 data in float32,
                             anything else in float64). Predictions come back
                             in the precision of X, as scikit-learn's.
+threads (fastnn)            BLAS threads for fit and predict: 'auto' (the
+                            default: one thread unless a batch's largest
+                            product reaches ``fastnn.threads.CROSSOVER``),
+                            an int, or None (BLAS as it is). See
+                            ``fastnn.threads``.
 verbose                     scikit-learn's lines ("Iteration 12, loss =
                             ..."), printed after each compiled call.
 ==========================  =================================================
@@ -171,7 +176,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import optimizers, schedules
+from . import threads as blas_threads
 from .errors import TrainingDivergedError
+from .training import unscaled_data
 from .network import Layer, Network
 
 try:                                        # scikit-learn >= 1.6
@@ -279,6 +286,8 @@ PARAMETERS = {
     "n_iter_no_change": (lambda v: (_is_integer(v) and v >= 1) or
                          (isinstance(v, numbers.Real) and v == math.inf),
                          "an int in the range [1, inf) or np.inf"),
+    "threads": (lambda v: v is None or (isinstance(v, str) and v == "auto")
+                or (_is_integer(v) and v >= 1), "'auto', None or an int in the range [1, inf)"),
     "dtype": (lambda v: v is None or _float_dtype(v) is not None,
               "'float32', 'float64' or None"),
     "loss": (_one_of("squared_error")[0], "'squared_error' (fastnn has no Poisson loss)"),
@@ -296,7 +305,7 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 dtype="float32"):
+                 dtype="float32", threads="auto"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -320,6 +329,7 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+        self.threads = threads
 
     # -- parameters --------------------------------------------------------------------
 
@@ -421,7 +431,11 @@ class _BaseMLP(BaseEstimator):
             self._network = copy.deepcopy(self._network)
             if not incremental:
                 self._network.reset_optimizer()     # scikit-learn: a new optimizer per fit
-        self._train(X, Y, loss, validation, incremental)
+        batch = len(X) if self.batch_size == "auto" and self.solver == "rprop" else \
+            min(200 if self.batch_size == "auto" else self.batch_size, len(X))
+        work = blas_threads.largest_product(self._network.layer_sizes, batch)
+        with blas_threads.limit(blas_threads.choose(self.threads, work)):
+            self._train(X, Y, loss, validation, incremental)
         return self
 
     def _initial_parameters(self, sizes, rng):
@@ -477,7 +491,7 @@ class _BaseMLP(BaseEstimator):
         batch_size = self._batch_size(n_samples)
         sgd = self.solver == "sgd"
         scheduled = sgd and self.learning_rate == "invscaling"
-        fit_options = dict(batch_size=batch_size, loss=loss, shuffle=self.shuffle,
+        fit_options = dict(batch_size=batch_size, loss=loss, shuffle=self.shuffle, threads=None,
                            optimizer=self._optimizer(c, batch_size),
                            schedule=schedules.InverseScaling(power_t=self.power_t)
                            if scheduled else None)
@@ -508,11 +522,13 @@ class _BaseMLP(BaseEstimator):
                 last = error.history.final_loss
                 what = (f"the loss became {last}" if not np.isfinite(last)
                         else "the parameters overflowed")
+                advice = unscaled_data(X, Y, loss) or [
+                    f"scale the inputs (for example with StandardScaler)"
+                    f"{' and the targets' if loss == 'mse' else ''}"]
                 raise ValueError(
                     f"training diverged in epoch {self.n_iter_ + error.history.epochs}: {what}. "
-                    f"Scale the inputs (for example with StandardScaler)"
-                    f"{' and the targets' if loss == 'mse' else ''}, or lower "
-                    f"learning_rate_init (now {self.learning_rate_init})") from error
+                    f"{'; '.join(advice)}; or lower learning_rate_init (now "
+                    f"{self.learning_rate_init})") from error
             losses = history.loss_array * r
             per_epoch = (time.perf_counter() - started) / max(1, len(losses))
             ran, event = 0, False
@@ -623,7 +639,9 @@ class _BaseMLP(BaseEstimator):
         """The output layer's values for X (n_samples, n_outputs), in X's precision."""
         check_is_fitted(self)
         X = _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self._network.predict(X).astype(X.dtype, copy=False)
+        work = blas_threads.largest_product(self._network.layer_sizes, len(X))
+        with blas_threads.limit(blas_threads.choose(self.threads, work)):
+            return self._network.feedforward(X).astype(X.dtype, copy=False)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -706,7 +724,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(Y[:, 0] if Y.shape[1] == 1 else Y)
 
     def _score_on(self, X, y):
-        return accuracy_score(y, self._labels(self._network.predict(X)))
+        return accuracy_score(y, self._labels(self._network.feedforward(X)))
 
     def _labels(self, outputs):
         return self._label_binarizer.inverse_transform(
@@ -769,7 +787,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 dtype="float32"):
+                 dtype="float32", threads="auto"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -778,7 +796,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            dtype=dtype)
+            dtype=dtype, threads=threads)
         self.loss = loss
 
     def _validate_training_data(self, X, y, incremental, reset):
@@ -796,7 +814,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y[:, 0] if Y.shape[1] == 1 else Y
 
     def _score_on(self, X, y):
-        return r2_score(y, self._targets_from(self._network.predict(X)))
+        return r2_score(y, self._targets_from(self._network.feedforward(X)))
 
     def predict(self, X):
         """The predicted targets: (n_samples,) for one target, else (n_samples, n_targets)."""

@@ -1,7 +1,8 @@
 """The fit loop around the backends' train_epochs: chunks of epochs, shuffling, what is
 decided between epochs (early stopping, ReduceLROnPlateau), progress, the History, and
 the optimizer's state that persists between fits."""
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,9 +17,10 @@ _MAX_ORDER_ENTRIES = 1 << 22
 _MAX_CHUNK_EPOCHS = 1 << 16
 
 #: Why a fit stopped. Codes 0-3 are the engine's (train_epochs returns 0-2; 3 is its
-#: interrupt, which raises); 4 is decided here, between compiled calls.
-STOP_REASONS = ("epochs", "target_loss", "diverged", "interrupted", "patience")
-STOP_DIVERGED, STOP_PATIENCE = 2, 4
+#: interrupt, which raises); 4 and 5 are decided here, between compiled calls, by a callback
+#: (4: EarlyStopping, whose ``stop_reason`` is "patience"; 5: any other).
+STOP_REASONS = ("epochs", "target_loss", "diverged", "interrupted", "patience", "callback")
+STOP_DIVERGED, STOP_PATIENCE, STOP_CALLBACK = 2, 4, 5
 
 
 @dataclass
@@ -33,10 +35,9 @@ class Plan:
     schedule: Schedule
     clip_norm: float = 0.0
     target_loss: float = None
-    verbose: object = False
-    patience: int = None            # epochs without improvement before stopping
-    min_delta: float = 0.0          # the least decrease that counts as an improvement
-    validation_loss: object = None  # a function: the loss on held-out data, now
+    validation: object = None       # a function: (loss, accuracy or None) on held-out data
+    accuracy: object = None         # a function: the accuracy on the training data, now
+    callbacks: list = field(default_factory=list)
 
 
 class TrainingState:
@@ -75,18 +76,29 @@ class TrainingState:
 class History:
     """What one fit did: the loss and learning rate of each epoch run, and why it stopped.
 
+    Epochs are counted from 0, as list indices: ``loss[e]``, ``val_loss[e]``,
+    ``accuracy[e]``, ``val_accuracy[e]`` and ``learning_rate[e]`` belong to
+    epoch ``e`` of this fit, ``best_epoch`` is such an index, and a callback's
+    ``on_epoch_end(epoch, logs)`` gets it too; ``epochs`` is the number run.
+    Each ``fit`` returns a new History of its own epochs (``net.history`` is
+    replaced, not appended to; the optimizer's state and its schedule continue).
+
     The losses are kept as float64 arrays filled by the compiled engine as
     epochs complete (8 bytes per epoch), so the history agrees with the
     parameters after any exception; ``loss`` converts them to a list when read.
-    ``best_epoch`` (with patience) and ``val_loss`` (with validation data)
-    count epochs from 1, like ``epochs``.
+    ``val_loss`` and ``val_accuracy`` (a classification output: sigmoid or
+    softmax) are recorded with ``validation_data``, ``accuracy`` with
+    ``metrics=["accuracy"]``.
     """
 
     def __init__(self):
         self._chunks = []          # [losses (NaN after the last completed epoch), rates, run]
         self.stopped = "interrupted"    # until the fit ends otherwise
         self.val_loss = []
+        self.val_accuracy = []
+        self.accuracy = []
         self.best_epoch = None
+        self._restored = False
 
     def _new_chunk(self, count, rate):
         """Buffers for a compiled call of `count` epochs; rate: the constant rate, or None
@@ -132,37 +144,97 @@ class History:
         return sum(self._run(c) for c in self._chunks)
 
     @property
+    def restored(self):
+        """True when early stopping restored the parameters of ``best_epoch``."""
+        return self._restored
+
+    @property
     def final_loss(self):
+        """The training loss of the epoch whose parameters the network holds: the last
+        epoch's, or the best epoch's when early stopping restored it (None before any)."""
+        if self._restored and self.best_epoch is not None:
+            return float(self.loss_array[self.best_epoch])
         for chunk in reversed(self._chunks):
             run = self._run(chunk)
             if run:
                 return float(chunk[0][run - 1])
         return None
 
+    def plot(self, ax=None):
+        """Plot the loss (and validation loss) per epoch, and the accuracies when recorded.
+
+        Needs matplotlib. ax: None (a new figure: one panel, or two when
+        accuracies are recorded), one Axes, or a sequence of two. Returns the
+        Axes drawn on (a list).
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot() needs matplotlib, which is not installed: "
+                              "pip install matplotlib") from None
+        panels = 2 if self.accuracy or self.val_accuracy else 1
+        if ax is None:
+            _, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
+            axes = list(axes[0])
+        else:
+            axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+            if len(axes) < panels:
+                raise ValueError(f"ax must hold {panels} Axes for this history (loss and "
+                                 f"accuracy), got {len(axes)}")
+        series = [[("loss", self.loss), ("val_loss", self.val_loss)],
+                  [("accuracy", self.accuracy), ("val_accuracy", self.val_accuracy)]]
+        for axis, lines in zip(axes, series[:panels]):
+            for name, values in lines:
+                if values:
+                    axis.plot(range(len(values)), values, label=name)
+            if self.best_epoch is not None:
+                axis.axvline(self.best_epoch, color="0.6", linestyle=":", label="best epoch")
+            axis.set_xlabel("epoch")
+            axis.set_ylabel(lines[0][0])
+            axis.legend()
+        return axes
+
     def __repr__(self):
         return (f"History(epochs={self.epochs}, final_loss={self.final_loss!r}, "
                 f"stopped={self.stopped!r})")
 
 
-def run(backend, X, Y, params, sizes, activations, state, plan, history, say=print):
+def run(backend, X, Y, params, sizes, activations, state, plan, history, network=None):
     """Train in place; the epochs run in compiled calls of many epochs each.
 
     ``history`` is filled as the epochs complete, so it agrees with the
     parameters whatever exception ends the fit (Ctrl-C, divergence, an error
-    in the validation pass or in printing). Memory for the losses grows with
+    in the validation pass or in a callback). Memory for the losses grows with
     the epochs run, not with the epochs asked for.
 
-    With ``plan.patience``, ``plan.validation_loss`` or a ReduceLROnPlateau
-    schedule every epoch is its own compiled call, followed by the checks: the
-    monitored loss (the validation loss if given, else the epoch's training
-    loss) must fall by more than ``min_delta`` within ``patience`` epochs, or
-    training stops and the parameters of the best epoch are restored.
+    Every epoch is its own compiled call when something must happen after each
+    (validation data, training accuracy, ReduceLROnPlateau, a callback with
+    ``every == 1``); otherwise the epochs between the callbacks' calls run in
+    one compiled call (the whole fit, without callbacks). After each epoch
+    (or chunk) the metrics are recorded, ReduceLROnPlateau steps on the
+    monitored loss (the validation loss if given, else the training loss),
+    and the due callbacks run; one returning True stops training.
     """
     n = X.shape[0]
-    every = _progress_interval(plan.verbose, plan.epochs)
-    monitor = _Monitor(plan, params, history) if plan.patience or plan.validation_loss else None
+    callbacks = plan.callbacks
+    for callback in callbacks:
+        if hasattr(callback, "on_fit_begin"):
+            callback.on_fit_begin(network, plan.epochs)
+    try:
+        return _run(backend, X, Y, params, sizes, activations, state, plan, history, n)
+    finally:
+        for callback in callbacks:
+            if hasattr(callback, "on_fit_end"):
+                callback.on_fit_end(history)
+
+
+def _run(backend, X, Y, params, sizes, activations, state, plan, history, n):
+    callbacks = plan.callbacks
     plateau = _plateau_state(plan, state)
-    chunk = 1 if monitor or plateau else min(every or plan.epochs, _MAX_CHUNK_EPOCHS)
+    per_epoch = plan.validation is not None or plan.accuracy is not None or plateau
+    intervals = [_every(c) for c in callbacks if hasattr(c, "on_epoch_end")]
+    chunk = 1 if per_epoch else min(math.gcd(*intervals) if intervals else plan.epochs,
+                                    _MAX_CHUNK_EPOCHS)
     if plan.shuffle:
         chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n))
     optimizer = state.optimizer
@@ -185,27 +257,68 @@ def run(backend, X, Y, params, sizes, activations, state, plan, history, say=pri
             target_loss=target, losses_out=losses, rates_out=rates)
         history._close_chunk(ran)
         done += ran
-        if stop != STOP_DIVERGED and (monitor or plateau):
-            monitored = monitor.measure(losses[ran - 1]) if monitor else losses[ran - 1]
-            if plateau:
-                plan.schedule.step(plateau, monitored)
-            if monitor and monitor.stops_after(done, monitored):
-                stop = STOP_PATIENCE
-        if every and (done % every == 0 or stop or done == plan.epochs):
-            line = f"epoch {done:>{len(str(plan.epochs))}}/{plan.epochs}  loss {losses[ran - 1]:.6g}"
-            say(line + (f"  val_loss {history.val_loss[-1]:.6g}" if history.val_loss else ""))
-    if monitor and plan.patience:
-        history.best_epoch = monitor.best_epoch
+        if stop == STOP_DIVERGED:
+            break
+        last = done == plan.epochs or stop != 0
+        due = [c for c in callbacks if hasattr(c, "on_epoch_end")
+               and (last or done % _every(c) == 0)]
+        if not (per_epoch or due):
+            continue
+        logs = {"loss": float(losses[ran - 1]),
+                "learning_rate": float(rate if rates is None else rates[ran - 1])}
+        if plan.validation is not None:
+            val_loss, val_accuracy = plan.validation()
+            history.val_loss.append(val_loss)
+            logs["val_loss"] = val_loss
+            if val_accuracy is not None:
+                history.val_accuracy.append(val_accuracy)
+                logs["val_accuracy"] = val_accuracy
+        if plan.accuracy is not None:
+            logs["accuracy"] = plan.accuracy()
+            history.accuracy.append(logs["accuracy"])
+        if plateau:
+            plan.schedule.step(plateau, logs.get("val_loss", logs["loss"]))
+        for callback in due:
+            if callback.on_epoch_end(done - 1, logs) and not stop:
+                stop = STOP_PATIENCE if getattr(callback, "stop_reason", None) == "patience" \
+                    else STOP_CALLBACK
     history.stopped = STOP_REASONS[stop]
     if stop == STOP_DIVERGED:
         last = history.final_loss
-        what = (f"the training loss became {last}" if not np.isfinite(last)
-                else "the parameters overflowed")
+        if not np.isfinite(last):
+            what = f"the training loss became {last}"
+        else:
+            what = "the parameters overflowed"
         raise TrainingDivergedError(
-            f"{what} at epoch {done}: reduce learning_rate (now {rate}), scale the "
-            f"inputs and targets, or clip the gradient (clip_norm=...); the network is left "
-            f"as it was at the start of epoch {done}", history)
+            f"{what} at epoch {done - 1} (history.loss[{done - 1}]): "
+            f"{''.join(h + '; or ' for h in unscaled_data(X, Y, plan.loss))}reduce "
+            f"learning_rate (now {rate}) or clip the gradient (clip_norm=...); the network is "
+            f"left as it was at the start of that epoch", history)
     return history
+
+
+def _every(callback):
+    """How often a callback's on_epoch_end wants to run (a positive int)."""
+    every = getattr(callback, "every", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"{type(callback).__name__}.every must be an integer >= 1, "
+                         f"got {every!r}")
+    return every
+
+
+def unscaled_data(X, Y, loss):
+    """What in the data is likely to make training diverge, as advice: unscaled inputs,
+    unscaled targets (for mse), both or neither (a list)."""
+    # a column whose mean magnitude is above 10 is not standardised (those are about 0.8)
+    hints = []
+    inputs, targets = np.abs(X).mean(0).max(), np.abs(Y).mean(0).max()
+    if inputs > 10:
+        hints.append(f"the inputs are not scaled (a column's mean magnitude is {inputs:.3g}): "
+                     f"standardise them, e.g. (X - X.mean(0)) / X.std(0)")
+    if loss == "mse" and targets > 10:
+        hints.append(f"the targets are not scaled (a column's mean magnitude is "
+                     f"{targets:.3g}): standardise y too, and undo it on the predictions")
+    return hints
 
 
 def _plateau_state(plan, state):
@@ -217,40 +330,13 @@ def _plateau_state(plan, state):
     return state.plateau[1]
 
 
-class _Monitor:
-    """Validation losses and early stopping: the best monitored loss so far, its epoch
-    and its parameters."""
-
-    def __init__(self, plan, params, history):
-        self.plan, self.params, self.history = plan, params, history
-        self.best, self.best_epoch, self.best_params = np.inf, 0, params.copy()
-
-    def measure(self, train_loss):
-        """The monitored loss of the epoch just run (recording the validation loss)."""
-        if self.plan.validation_loss is None:
-            return float(train_loss)
-        value = self.plan.validation_loss()
-        self.history.val_loss.append(value)
-        return value
-
-    def stops_after(self, epoch, value):
-        """Record epoch `epoch`'s monitored loss; True (best parameters restored) when
-        patience runs out."""
-        if value < self.best - self.plan.min_delta:      # NaN never improves
-            self.best, self.best_epoch = value, epoch
-            if self.plan.patience:
-                self.best_params[...] = self.params
-        elif self.plan.patience and epoch - self.best_epoch >= self.plan.patience:
-            self.params[...] = self.best_params
-            return True
-        return False
-
-
-def _progress_interval(verbose, epochs):
+def progress_callback(verbose):
+    """The ProgressBar for fit's ``verbose`` (None for False); ValueError for bad values."""
+    from .callbacks import ProgressBar
     if verbose is True:
-        return max(1, epochs // 10)
-    if not verbose:
-        return 0
-    if isinstance(verbose, int) and verbose > 0:
-        return verbose
+        return ProgressBar()
+    if verbose is False or verbose is None or verbose == 0 and not isinstance(verbose, bool):
+        return None
+    if isinstance(verbose, int) and not isinstance(verbose, bool) and verbose > 0:
+        return ProgressBar(every=verbose, live=False)
     raise ValueError(f"verbose must be True, False or a number of epochs > 0, got {verbose!r}")

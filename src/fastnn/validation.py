@@ -58,11 +58,15 @@ def as_samples(X, n_features, dtype, name="X"):
 
 def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X"):
     """y as a C-contiguous (n_samples, n_outputs) array; class labels one-hot for 'cce'."""
+    _refuse_labels_of_other_types(y, loss, n_outputs, name)
     array = real_array(y, name)
     if loss == "cce" and array.ndim == 1 and n_outputs > 1:
         labels = array
-        if not np.all(np.equal(np.mod(labels, 1), 0)) or labels.min(initial=0) < 0 \
-                or labels.max(initial=0) >= n_outputs:
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            odd = labels[np.not_equal(np.mod(labels, 1), 0)][0]
+            raise ValueError(f"{name} as class labels must be integers in [0, {n_outputs}), "
+                             f"got {odd!r}, which is not an integer")
+        if labels.min(initial=0) < 0 or labels.max(initial=0) >= n_outputs:
             raise ValueError(f"{name} as class labels must be integers in [0, {n_outputs}), "
                              f"got values from {labels.min()} to {labels.max()}")
         array = np.eye(n_outputs, dtype=dtype)[labels.astype(np.intp)]
@@ -71,8 +75,15 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X")
     elif array.ndim == 1 and n_samples == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2 or array.shape[1] != n_outputs:
+        hint = ""
+        if array.ndim == 1 and n_outputs > 1 and array.size and \
+                np.all(np.equal(np.mod(array, 1), 0)) and array.min() >= 0 \
+                and array.max() < n_outputs:
+            hint = (f"; a 1-d {name} of integers in [0, {n_outputs}) looks like class labels: "
+                    f"train a softmax output (Network(..., output='softmax')) with "
+                    f"loss='cce', which takes labels")
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}), "
-                         f"got shape {array.shape}")
+                         f"got shape {array.shape}{hint}")
     if array.shape[0] != n_samples:
         raise ValueError(f"{samples_name} and {name} must hold the same number of samples: "
                          f"{samples_name} has {n_samples}, {name} has {array.shape[0]}")
@@ -81,6 +92,27 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X")
         raise ValueError(f"{name} must lie in [0, 1] for loss {loss!r}, got values from "
                          f"{array.min()} to {array.max()}")
     return array
+
+
+def _refuse_labels_of_other_types(y, loss, n_outputs, name):
+    """String labels (and boolean labels for 'cce') get a message saying what to pass."""
+    if isinstance(y, np.ndarray):
+        kind = y.dtype.kind
+    elif isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], (str, bytes, bool,
+                                                                       np.bool_)):
+        kind = "U" if isinstance(y[0], (str, bytes)) else "b"
+    else:
+        return
+    fix = (f"class labels for Network.fit are integers 0 to n_classes - 1 with a softmax "
+           f"output and loss='cce' (classes, y = np.unique(y, return_inverse=True)), or use "
+           f"fastnn.sklearn.MLPClassifier, which takes labels of any type")
+    if kind in "USO" and (kind != "O" or any(isinstance(v, (str, bytes)) for v in
+                                              np.ravel(y)[:1])):
+        raise TypeError(f"{name} holds strings (dtype {np.asarray(y).dtype}), not numbers: "
+                        f"{fix}")
+    if kind == "b" and loss == "cce" and np.ndim(y) == 1 and n_outputs > 1:
+        raise ValueError(f"{name} holds booleans, not class labels: {fix} (for two "
+                         f"classes: {name}.astype(int))")
 
 
 def as_array(value, shape, dtype, name):
