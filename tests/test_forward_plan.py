@@ -87,10 +87,10 @@ def test_the_plan_reads_the_parameters_at_each_call(dtype):
     after = net.predict(x)
     assert not np.allclose(before, after)
     assert_close(after, R.network_forward(x[None], net.parameters, [3, 5, 2],
-                                          ["tanh", "tanh"])[0], dtype)
+                                          net.activations)[0], dtype)
     net.fit(np.eye(3), np.zeros((3, 2)), epochs=3, learning_rate=0.5, shuffle=False)
     assert_close(net.predict(x), R.network_forward(x[None], net.parameters, [3, 5, 2],
-                                                   ["tanh", "tanh"])[0], dtype)
+                                                   net.activations)[0], dtype)
 
 
 def test_predict_keeps_its_errors():

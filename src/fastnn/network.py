@@ -180,10 +180,11 @@ class Network:
         finite) goes straight through the compiled plan, which checks it in C;
         anything else is validated and converted first (the errors users see).
         """
-        if self._plan is not None:
-            out = self._plan.outputs(X)
-            if out is not None:
-                return out
+        out = self._plan.outputs(X) if self._plan is not None else None
+        return self._checked_forward(X) if out is None else out
+
+    def _checked_forward(self, X):
+        """_forward for what the plan does not take: validated and converted first."""
         X, single = validation.as_samples(X, self._sizes[0], self.dtype)
         out = self._backend.network_forward(X, self._params, self._sizes, self._activations)
         return out[0] if single else out
@@ -199,7 +200,10 @@ class Network:
         ``feedforward`` keeps the output axis. For classification outputs see
         also ``predict_proba`` and ``predict_classes``.
         """
-        out = self._forward(X)
+        # the plan inline, not through _forward: a Python call is ~10 % of a one-row predict
+        out = self._plan.outputs(X) if self._plan is not None else None
+        if out is None:
+            out = self._checked_forward(X)
         # ravel: a view of the C-contiguous forward output, 50 ns (reshape takes 150 ns)
         return out.ravel() if out.ndim == 2 and out.shape[1] == 1 else out
 
