@@ -1,6 +1,8 @@
 """Threads: fits of one network from two threads take turns (no lost updates); concurrent
 predictions on a network that is not training equal serial ones and change nothing."""
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +13,19 @@ from helpers import random_classes
 
 def data():
     return random_classes(300, 16, 4)
+
+
+def _wait_for_child(pid, message, seconds=30):
+    """The forked child's wait status; kills it and fails with `message` if it hangs."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(message)
 
 
 @pytest.mark.parametrize("backend", ["compiled", "numpy"])
@@ -61,8 +76,6 @@ def test_concurrent_predictions_equal_serial_ones_and_change_nothing():
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
-    import os
-    import time
     import warnings
     X, Y = data()
     net = Network([16, 12, 4], seed=0)
@@ -82,16 +95,7 @@ def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
             code = 0
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child blocked on the network's lock")
+    status = _wait_for_child(pid, "the forked child blocked on the network's lock")
     trainer.join()
     assert os.waitstatus_to_exitcode(status) == 0
     assert (tmp_path / "child.npz").exists()
@@ -101,8 +105,6 @@ def test_a_forked_child_can_use_a_network_its_parent_was_training(tmp_path):
 def test_a_child_forked_while_a_thread_holds_the_networks_generator_can_shuffle():
     """The parent's thread was shuffling (numpy's generator lock held) at the fork: the
     child gets the generator's state behind a new lock."""
-    import os
-    import time
     import warnings
     X, Y = data()
     net = Network([16, 12, 4], seed=0)
@@ -127,16 +129,7 @@ def test_a_child_forked_while_a_thread_holds_the_networks_generator_can_shuffle(
         finally:
             os._exit(code)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child blocked on the generator's lock")
+        status = _wait_for_child(pid, "the forked child blocked on the generator's lock")
     finally:
         release.set()
         holder.join()
