@@ -875,3 +875,19 @@ def test_divergence_tells_unscaled_inputs_from_unscaled_targets(scale_X, scale_y
         net.fit(X * scale_X, y * scale_y, epochs=200, learning_rate=0.1)
     message = str(info.value)
     assert says in message and not_says not in message and "learning_rate" in message
+
+
+def test_parameters_start_on_a_cache_line_after_copies_pickles_and_loads(tmp_path):
+    """The one-sample kernels' vector loads and stores never split a cache line."""
+    import copy
+    import pickle
+    net = Network([64, 32, 10], seed=0)
+    net.fit(np.eye(64)[:10], np.eye(10), epochs=1)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    for other in (net, copy.copy(net), copy.deepcopy(net), pickle.loads(pickle.dumps(net)),
+                  Network.load(path), Network([5, 3], dtype=np.float32)):
+        assert other._params.ctypes.data % 64 == 0
+        W, b = other.weights[0], other.biases[0]
+        assert np.shares_memory(W, other._params) and np.shares_memory(b, other._params)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).weights[1], net.weights[1])

@@ -75,6 +75,77 @@ def test_fused_sgd_backward_on_each_path(rng, dtype, path, shape):
     assert_close(b, b_ref, dtype)
 
 
+# One sample through a layer (per-sample training, one-row predictions) takes the
+# one-sample kernels of _sample_kernels.h: column blocks held in registers, whose
+# last partial block is recomputed in full and must still not reach outside.
+ONE_SAMPLE = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65, 67]
+
+
+@pytest.mark.parametrize("n_out", ONE_SAMPLE)
+@pytest.mark.parametrize("n_in", [1, 3, 8, 9, 64, 67])
+def test_one_sample_forward_at_odd_sizes(rng, dtype, n_in, n_out):
+    X, W, b = make(rng, (1, n_in), dtype), make(rng, (n_in, n_out), dtype), make(rng, n_out, dtype)
+    buffer, out = _guarded(rng, (1, n_out), dtype)
+    before = buffer.copy()
+    assert K.dense_forward(X, W, b, "tanh", out=out) is out
+    np.testing.assert_allclose(out, R.dense_forward(X, W, b, "tanh"),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=8 * n_in * 4 * np.finfo(dtype).eps)
+    np.testing.assert_array_equal(buffer[:16], before[:16])       # nothing written outside
+    np.testing.assert_array_equal(buffer[-16:], before[-16:])
+    if n_in * n_out >= 100:     # smaller layers take plain loops, with the bias added last
+        # the same additions in the same order as the small kernels for a batch (float32
+        # predictions take BLAS by default, even for one row: the small path is forced)
+        batch = np.vstack([X, make(rng, (2, n_in), dtype)])
+        previous = K._set_product_path(*PATHS["small"])
+        try:
+            alone = K.dense_forward(X, W, b, "tanh")
+            in_batch = K.dense_forward(batch, W, b, "tanh")[:1]
+        finally:
+            K._set_product_path(*previous)
+        np.testing.assert_array_equal(alone, in_batch)
+
+
+@pytest.mark.parametrize("n_out", ONE_SAMPLE)
+@pytest.mark.parametrize("n_in", [1, 3, 8, 9, 64, 67])
+def test_one_sample_sgd_backward_at_odd_sizes(rng, dtype, n_in, n_out):
+    """dX with W before its update, then W and b updated, nothing outside touched."""
+    X, dZ = make(rng, (1, n_in), dtype), make(rng, (1, n_out), dtype)
+    W_buffer, W = _guarded(rng, (n_in, n_out), dtype)
+    b_buffer, b = _guarded(rng, n_out, dtype)
+    dX_buffer, dX = _guarded(rng, (1, n_in), dtype)
+    buffers = [(buf, buf.copy()) for buf in (W_buffer, b_buffer, dX_buffer)]
+    W_ref, b_ref = W.copy(), b.copy()
+    dX_ref = R.dense_backward_sgd(X, W_ref, b_ref, dZ, 0.3)
+    assert K.dense_backward_sgd(X, W, b, dZ, 0.3, dX=dX) is dX
+    assert_close(dX, dX_ref, dtype)
+    assert_close(W, W_ref, dtype)
+    assert_close(b, b_ref, dtype)
+    for buf, before in buffers:
+        np.testing.assert_array_equal(buf[:16], before[:16])
+        np.testing.assert_array_equal(buf[-16:], before[-16:])
+    W_alone, b_alone = W_ref.copy(), b_ref.copy()    # without dX: the same update
+    W_ref, b_ref = W_alone.copy(), b_alone.copy()
+    R.dense_backward_sgd(X, W_ref, b_ref, dZ, 0.3, need_dX=False)
+    assert K.dense_backward_sgd(X, W_alone, b_alone, dZ, 0.3, need_dX=False) is None
+    assert_close(W_alone, W_ref, dtype)
+    assert_close(b_alone, b_ref, dtype)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_one_sample_kernels_read_any_layout(rng, dtype, layout):
+    present = LAYOUTS[layout]
+    X, W, b = make(rng, (1, 67), dtype), make(rng, (67, 33), dtype), make(rng, 33, dtype)
+    dZ = make(rng, (1, 33), dtype)
+    assert_close(K.dense_forward(present(X), present(W), present(b), "sigmoid"),
+                 R.dense_forward(X, W, b, "sigmoid"), dtype)
+    W_ref, b_ref, W_k, b_k = W.copy(), b.copy(), W.copy(), b.copy()
+    dX_ref = R.dense_backward_sgd(X, W_ref, b_ref, dZ, 0.1)
+    assert_close(K.dense_backward_sgd(present(X), W_k, b_k, present(dZ), 0.1), dX_ref, dtype)
+    assert_close(W_k, W_ref, dtype)
+    assert_close(b_k, b_ref, dtype)
+
+
 @pytest.mark.parametrize("batch_size", [1, 3])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_training_runs_agree_on_both_paths(dtype, batch_size, optimizer):

@@ -362,6 +362,37 @@ cdef extern from *:
                             double* c) noexcept nogil
 
 
+# One sample through a dense layer (per-sample training, single-row predictions):
+# a block of outputs held in registers, the backward pass and the SGD update of
+# each weight row in one pass. The same arithmetic as the small-matrix kernels
+# above, in the same order; see the header.
+cdef extern from "_sample_kernels.h":
+    void _sample_forward_f "fnn_sample_forward_f"(Py_ssize_t k, Py_ssize_t n, const float* x,
+                                                  const float* W, const float* b,
+                                                  float* out) noexcept nogil
+    void _sample_forward_d "fnn_sample_forward_d"(Py_ssize_t k, Py_ssize_t n, const double* x,
+                                                  const double* W, const double* b,
+                                                  double* out) noexcept nogil
+    void _sample_backward_sgd_f "fnn_sample_backward_sgd_f"(
+        Py_ssize_t k, Py_ssize_t n, const float* x, const float* dz, float lr, float* W,
+        float* b, float* dX) noexcept nogil
+    void _sample_backward_sgd_d "fnn_sample_backward_sgd_d"(
+        Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
+        double* b, double* dX) noexcept nogil
+    void _tiny_forward_f "fnn_tiny_forward_f"(Py_ssize_t k, Py_ssize_t n, const float* x,
+                                              const float* W, const float* b,
+                                              float* out) noexcept nogil
+    void _tiny_forward_d "fnn_tiny_forward_d"(Py_ssize_t k, Py_ssize_t n, const double* x,
+                                              const double* W, const double* b,
+                                              double* out) noexcept nogil
+    void _tiny_backward_sgd_f "fnn_tiny_backward_sgd_f"(
+        Py_ssize_t k, Py_ssize_t n, const float* x, const float* dz, float lr, float* W,
+        float* b, float* dX) noexcept nogil
+    void _tiny_backward_sgd_d "fnn_tiny_backward_sgd_d"(
+        Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
+        double* b, double* dX) noexcept nogil
+
+
 cdef void _small_gemm_nn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
                          const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
                          const floating* b, Py_ssize_t ldb,
@@ -749,13 +780,21 @@ cdef void _forward_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in
     if n_samples == 0:
         return
     if n_samples == 1 and n_in * n_out < _TINY_PRODUCT:
-        # one sample through a tiny layer (the seed network's): the product's own
-        # plain loops, inline, with the same additions in the same order
-        for j in range(n_out):
-            s = 0
-            for p in range(n_in):
-                s += X[p] * W[p * n_out + j]
-            out[j] = s + b[j]
+        # one sample through a tiny layer (the seed network's): the product's plain
+        # loops, with the same additions in the same order, kept scalar
+        if floating is float:
+            _tiny_forward_f(n_in, n_out, X, W, b, out)
+        else:
+            _tiny_forward_d(n_in, n_out, X, W, b, out)
+        if activation != IDENTITY:
+            _activate_row(out, n_out, activation)
+        return
+    if n_samples == 1 and (small_batch >= 1 or <double>n_in * <double>n_out < _blas_threshold):
+        # one sample, where the rule below would not take BLAS: the one-sample kernel
+        if floating is float:
+            _sample_forward_f(n_in, n_out, X, W, b, out)
+        else:
+            _sample_forward_d(n_in, n_out, X, W, b, out)
         if activation != IDENTITY:
             _activate_row(out, n_out, activation)
         return
@@ -971,18 +1010,18 @@ cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t
         return
     if n_samples == 1 and n_in * n_out < _TINY_PRODUCT:
         # one sample, a tiny layer: row p of W gives dX[p], then takes its update; the
-        # arithmetic of the general path below, without its calls
-        for p in range(n_in):
-            if dX != NULL:
-                s = 0
-                for j in range(n_out):
-                    s += dZ[j] * W[p * n_out + j]
-                dX[p] = s
-            xp = X[p]
-            for j in range(n_out):
-                W[p * n_out + j] = -learning_rate * (xp * dZ[j]) + W[p * n_out + j]
-        for j in range(n_out):
-            b[j] = -learning_rate * dZ[j] + b[j]
+        # arithmetic of the general path below, in plain loops kept scalar
+        if floating is float:
+            _tiny_backward_sgd_f(n_in, n_out, X, dZ, learning_rate, W, b, dX)
+        else:
+            _tiny_backward_sgd_d(n_in, n_out, X, dZ, learning_rate, W, b, dX)
+        return
+    if n_samples == 1 and (_small_batch >= 1 or <double>n_in * <double>n_out < _blas_threshold):
+        # one sample, where _matmul would not take BLAS: the one-sample kernel
+        if floating is float:
+            _sample_backward_sgd_f(n_in, n_out, X, dZ, learning_rate, W, b, dX)
+        else:
+            _sample_backward_sgd_d(n_in, n_out, X, dZ, learning_rate, W, b, dX)
         return
     if dX != NULL:
         _matmul(False, True, n_samples, n_in, n_out, <floating>1.0, dZ, n_out, W, n_out,

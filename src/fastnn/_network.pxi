@@ -658,7 +658,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             start = 0
             while start < n:
                 rows = min(batch_size, n - start)
-                if epoch_order != NULL:            # gather the shuffled batch
+                if epoch_order != NULL and rows == 1:  # one sample: read in place
+                    xb, yb = &X[epoch_order[start], 0], &Y[epoch_order[start], 0]
+                elif epoch_order != NULL:          # gather the shuffled batch
                     for i in range(rows):
                         for j in range(n_in):
                             x_batch[i * n_in + j] = X[epoch_order[start + i], j]

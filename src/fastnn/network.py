@@ -90,7 +90,8 @@ class Network:
         # one network take turns instead of losing each other's updates.
         self._lock = threading.RLock()
         _LIVE.add(self)
-        self._params = np.zeros(_reference.parameter_offsets(sizes)[-1], self.dtype)
+        self._params = _reference._aligned_parameters(
+            np.zeros(_reference.parameter_offsets(sizes)[-1], self.dtype))
         self._layers = _reference._layer_views(self._params, sizes)
         self.history = None
         self._state = None          # the optimizer's TrainingState, from the first fit on
@@ -497,6 +498,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._params = _reference._aligned_parameters(self._params)   # aligned again
         self._backend = BACKENDS[self.backend]
         self._layers = _reference._layer_views(self._params, self._sizes)
         self._plan = self._forward_plan()
