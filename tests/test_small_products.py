@@ -132,6 +132,18 @@ def test_one_sample_sgd_backward_at_odd_sizes(rng, dtype, n_in, n_out):
     assert_close(b_alone, b_ref, dtype)
 
 
+def test_one_sample_backward_gives_each_row_of_dx_as_alone(rng, dtype):
+    """dX is computed for rows in fours where the build allows, one by one otherwise:
+    bit for bit the same sums (a row of W alone takes the one-by-one path)."""
+    for n_in, n_out in [(9, 100), (13, 131), (5, 256)]:
+        X, W = make(rng, (1, n_in), dtype), make(rng, (n_in, n_out), dtype)
+        b, dZ = make(rng, n_out, dtype), make(rng, (1, n_out), dtype)
+        dX = K.dense_backward_sgd(X, W.copy(), b.copy(), dZ, 0.1)
+        for p in range(n_in):
+            alone = K.dense_backward_sgd(X[:, p:p + 1], W[p:p + 1].copy(), b.copy(), dZ, 0.1)
+            assert alone[0, 0] == dX[0, p], (n_in, n_out, p)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_one_sample_kernels_read_any_layout(rng, dtype, layout):
     present = LAYOUTS[layout]

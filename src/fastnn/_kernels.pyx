@@ -210,25 +210,59 @@ cdef inline double _sum(const floating* z, Py_ssize_t n) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
+# Each activation and its derivative, for one value, written once. The row loops
+# below call them with the activation a constant (gcc folds the choice away and
+# vectorises the loop); the one-sample step of tiny networks (_network.pxi) calls
+# them with the activation chosen per value. Softmax needs the whole row: it is
+# computed by the row functions only.
+
+cdef inline floating _activation_value(floating z, int activation) noexcept nogil:
+    """f(z) (identity for codes without a per-value form)."""
+    if activation == SIGMOID:
+        return <floating>_sigmoid(z)
+    if activation == TANH:
+        return <floating>_tanh(z)
+    if activation == RELU:
+        return 0 if z <= 0 else z               # NaN passes through, as in np.maximum
+    if activation == LEAKY_RELU:
+        return z if z > 0 else <floating>(LEAKY_SLOPE * z)
+    if activation == STEP:
+        return 1 if z > 0 else 0
+    return z
+
+
+cdef inline floating _derivative_value(floating a, floating da, int activation) noexcept nogil:
+    """dA f'(z), with f'(z) written in terms of a = f(z) (da for identity)."""
+    if activation == SIGMOID:
+        return da * a * (1 - a)
+    if activation == TANH:
+        return da * (1 - a * a)
+    if activation == RELU:
+        return da if a > 0 else 0
+    if activation == LEAKY_RELU:
+        return da if a > 0 else <floating>(LEAKY_SLOPE * da)
+    return da
+
+
 cdef void _activate_row(floating* z, Py_ssize_t n, int activation) noexcept nogil:
     """z := f(z) in place over one row of n values."""
     cdef Py_ssize_t j
     cdef double m, total
     if activation == SIGMOID:
         for j in range(n):
-            z[j] = <floating>_sigmoid(z[j])
+            z[j] = _activation_value(z[j], SIGMOID)
     elif activation == TANH:
         for j in range(n):
-            z[j] = <floating>_tanh(z[j])
+            z[j] = _activation_value(z[j], TANH)
     elif activation == RELU:
         for j in range(n):
-            z[j] = 0 if z[j] <= 0 else z[j]     # NaN passes through, as in np.maximum
+            z[j] = _activation_value(z[j], RELU)
     elif activation == LEAKY_RELU:
         for j in range(n):
-            z[j] = z[j] if z[j] > 0 else <floating>(LEAKY_SLOPE * z[j])
+            z[j] = _activation_value(z[j], LEAKY_RELU)
     elif activation == STEP:
         for j in range(n):
-            z[j] = 1 if z[j] > 0 else 0
+            z[j] = _activation_value(z[j], STEP)
     elif activation == SOFTMAX:
         m = z[0]
         for j in range(1, n):
@@ -251,16 +285,16 @@ cdef void _activation_backward_row(const floating* a, const floating* da, floati
             out[j] = da[j]
     elif activation == SIGMOID:
         for j in range(n):
-            out[j] = da[j] * a[j] * (1 - a[j])
+            out[j] = _derivative_value(a[j], da[j], SIGMOID)
     elif activation == TANH:
         for j in range(n):
-            out[j] = da[j] * (1 - a[j] * a[j])
+            out[j] = _derivative_value(a[j], da[j], TANH)
     elif activation == RELU:
         for j in range(n):
-            out[j] = da[j] if a[j] > 0 else 0
+            out[j] = _derivative_value(a[j], da[j], RELU)
     elif activation == LEAKY_RELU:
         for j in range(n):
-            out[j] = da[j] if a[j] > 0 else <floating>(LEAKY_SLOPE * da[j])
+            out[j] = _derivative_value(a[j], da[j], LEAKY_RELU)
     elif activation == SOFTMAX:
         # Jacobian-vector product: out_j = a_j (dA_j - sum_k a_k dA_k)
         dot = 0.0

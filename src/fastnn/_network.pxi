@@ -259,9 +259,19 @@ cdef struct Engine:
     void* state
     Optimizer opt
     double clip_norm                # 0: none
+    bint tiny                       # one-sample batches take _tiny_sgd_step (training)
 
 
 cdef bint _fused_sgd_enabled = True
+cdef bint _tiny_steps_enabled = True
+
+
+def _set_tiny_steps(bint enabled):
+    """Allow _tiny_sgd_step (for tests and measurement only); returns the previous."""
+    global _tiny_steps_enabled
+    previous = _tiny_steps_enabled
+    _tiny_steps_enabled = enabled
+    return previous
 
 
 def _set_fused_sgd(bint enabled):
@@ -276,6 +286,81 @@ cdef bint _is_plain_sgd(const Optimizer* opt, double clip_norm) noexcept nogil:
     """True when the rule is p -= lr g, which the fused path computes inside the dW GEMM."""
     return (opt.rule == OPT_SGD and opt.h[H_MOMENTUM] == 0 and opt.h[H_WEIGHT_DECAY] == 0
             and clip_norm == 0 and _fused_sgd_enabled)
+
+
+cdef enum:
+    _TINY_WIDTH = 16        # the widest layer of a network _tiny_sgd_step takes
+
+
+cdef bint _takes_tiny_step(const Engine* e) noexcept nogil:
+    """True for a network whose one-sample SGD steps _tiny_sgd_step computes: plain SGD
+    fused into the backward pass, mse, every layer a tiny product (the seed network's
+    2x2 and 2x1) with a per-value activation (not softmax)."""
+    cdef Py_ssize_t l
+    if e.grads != NULL or e.kind != MSE:
+        return False
+    for l in range(e.n_layers):
+        if (e.sizes[l] * e.sizes[l + 1] >= _TINY_PRODUCT or e.sizes[l + 1] > _TINY_WIDTH
+                or e.codes[l] == SOFTMAX or e.codes[l] == STEP):
+            return False
+    return True
+
+
+cdef double _tiny_sgd_step(Engine* e, const floating* x, const floating* y,
+                           floating* params) noexcept nogil:
+    """_batch_step for one sample through a tiny network (see _takes_tiny_step): the
+    same kernels and the same arithmetic, without the general step's dispatch (the
+    batch rule, the row loops of each activation, their calls): a general step spends
+    ~1100 instructions on the seed network's ~20 multiply-adds and 3 exponentials."""
+    cdef const long long* sizes = e.sizes
+    cdef const int* codes = e.codes
+    cdef const Py_ssize_t* offsets = e.offsets
+    cdef const Py_ssize_t* act_offsets = e.act_offsets
+    cdef Py_ssize_t l, j, n_in, n_out, n_layers = e.n_layers
+    cdef floating* acts = <floating*>e.acts
+    cdef floating* out = acts
+    cdef const floating* layer_in = x
+    cdef floating* W
+    cdef floating grad_a[_TINY_WIDTH]
+    cdef floating grad_b[_TINY_WIDTH]
+    cdef floating* grad = grad_a
+    cdef floating* grad_prev = grad_b
+    cdef floating* swap
+    cdef floating lr = <floating>e.opt.learning_rate
+    cdef double loss
+    for l in range(n_layers):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        W = params + offsets[l]
+        out = acts + act_offsets[l]
+        if floating is float:
+            _tiny_forward_f(n_in, n_out, layer_in, W, W + n_in * n_out, out)
+        else:
+            _tiny_forward_d(n_in, n_out, layer_in, W, W + n_in * n_out, out)
+        for j in range(n_out):
+            out[j] = _activation_value(out[j], codes[l])
+        layer_in = out
+    n_out = sizes[n_layers]
+    loss = _loss_and_gradient_rows(y, out, 1, n_out, MSE, grad)
+    for j in range(n_out):
+        grad[j] = _derivative_value(out[j], grad[j], codes[n_layers - 1])
+    e.opt.step += 1
+    for l in range(n_layers - 1, -1, -1):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        layer_in = x if l == 0 else acts + act_offsets[l - 1]
+        W = params + offsets[l]
+        if floating is float:
+            _tiny_backward_sgd_f(n_in, n_out, layer_in, grad, lr, W, W + n_in * n_out,
+                                 grad_prev if l > 0 else NULL)
+        else:
+            _tiny_backward_sgd_d(n_in, n_out, layer_in, grad, lr, W, W + n_in * n_out,
+                                 grad_prev if l > 0 else NULL)
+        if l > 0:
+            for j in range(n_in):
+                grad_prev[j] = _derivative_value(layer_in[j], grad_prev[j], codes[l - 1])
+            swap = grad
+            grad = grad_prev
+            grad_prev = swap
+    return loss
 
 
 cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ssize_t rows,
@@ -405,6 +490,7 @@ cdef class _Workspace:
         e.grad_a = cnp.PyArray_DATA(self.grad_a)
         e.grad_b = cnp.PyArray_DATA(self.grad_b)
         e.sums = <double*>cnp.PyArray_DATA(self.sums)
+        e.tiny = False
 
 
 def parameter_offsets(layer_sizes):
@@ -624,6 +710,7 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     else:
         grads = np.empty(n_params, dtype)
         e.grads = &grads[0]
+    e.tiny = _tiny_steps_enabled and _takes_tiny_step(&e)
     # the epoch's start, restored when it diverges or is interrupted; the gathered batch
     cdef floating[::1] saved = np.empty(n_params, dtype)
     cdef floating[::1] saved_state = np.empty(n_state, dtype)
@@ -669,7 +756,10 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                     xb, yb = &x_batch[0], &y_batch[0]
                 else:
                     xb, yb = &X[start, 0], &Y[start, 0]
-                total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
+                if rows == 1 and e.tiny:
+                    total += _tiny_sgd_step(&e, xb, yb, &params[0])
+                else:
+                    total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
                 start += rows
                 work_done += rows * n_params
                 if work_done >= _POLL_WORK:

@@ -26,8 +26,6 @@
 #ifndef FASTNN_SAMPLE_KERNELS_H
 #define FASTNN_SAMPLE_KERNELS_H
 
-#include <string.h>
-
 #if defined(__GNUC__)
 #  if defined(__AVX__)
 #    define FNN_VBYTES 32
@@ -43,12 +41,14 @@ typedef double fnn_vd __attribute__((vector_size(FNN_VBYTES), aligned(8), may_al
 #  define FNN_VD fnn_vd
 #  define FNN_LF (FNN_VBYTES / 4)
 #  define FNN_LD (FNN_VBYTES / 8)
+#  define FNN_LANE(part, q, L) (part)[(q) / (L)][(q) % (L)]
 #else
 #  define FNN_SAMPLE_RESTRICT
 #  define FNN_VF float
 #  define FNN_VD double
 #  define FNN_LF 1
 #  define FNN_LD 1
+#  define FNN_LANE(part, q, L) (part)[q]
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 #  define FNN_SCALAR_LOOPS __attribute__((optimize("no-tree-vectorize")))
@@ -58,6 +58,18 @@ typedef double fnn_vd __attribute__((vector_size(FNN_VBYTES), aligned(8), may_al
 #if FNN_LF > 8
 #  error "the interleaved dot product assumes at most 8 lanes per vector"
 #endif
+
+/* v as computed, rounded: the compiler may not fuse the multiplication that made it
+   into a later addition. Which of two products a + b gets fused is the compiler's
+   choice; the dot products below fix it, so that rows computed one by one and four
+   at a time agree bit for bit. (Other compilers do not fuse across statements.) */
+#if defined(__GNUC__)
+#  define FNN_ROUNDED(v) __asm__("" : "+x"(v))
+#else
+#  define FNN_ROUNDED(v) ((void)0)
+#endif
+
+#define FNN_TERM(i) if (p + (i) < k) s = s + x[p + (i)] * y[p + (i)];
 
 /* out[0 : NV L] := b + sum over p of x[p] W[p, :], NV vectors held in registers */
 #define FNN_FORWARD_BLOCK(T, S, V, L, NV)                                              \
@@ -140,26 +152,31 @@ static void fnn_sample_forward_##S(Py_ssize_t k, Py_ssize_t n, const T* x, const
         fnn_forward1_##S(k, x, W + n - L, n, b + n - L, out + n - L);                  \
 }                                                                                      \
                                                                                        \
-/* x . y as _small_dot in _kernels.pyx: eight interleaved partial sums, then in order */ \
+/* x . y: eight interleaved partial sums, then the rest in order */                    \
 static inline T fnn_dot8_##S(const T* FNN_SAMPLE_RESTRICT x,                           \
                              const T* FNN_SAMPLE_RESTRICT y, Py_ssize_t k) {           \
     Py_ssize_t p = 0;                                                                  \
     T s = 0;                                                                           \
     if (k >= 8) {                                                                      \
         V part[8 / L];                                                                 \
-        T lane[8];                                                                     \
         int v;                                                                         \
-        for (v = 0; v < 8 / L; v++)                                                    \
+        for (v = 0; v < 8 / L; v++) {                                                  \
             part[v] = *(const V*)(x + v * L) * *(const V*)(y + v * L);                 \
+            FNN_ROUNDED(part[v]);                                                      \
+        }                                                                              \
         for (p = 8; p + 8 <= k; p += 8)                                                \
             for (v = 0; v < 8 / L; v++)                                                \
                 part[v] = part[v] + *(const V*)(x + p + v * L) * *(const V*)(y + p + v * L); \
-        memcpy(lane, part, sizeof lane);                                               \
-        s = ((lane[0] + lane[4]) + (lane[1] + lane[5]))                                \
-            + ((lane[2] + lane[6]) + (lane[3] + lane[7]));                             \
+        /* lane q of the eight partial sums is FNN_LANE(part, q, L): in registers,     \
+           not through memory (a store and eight loads per row) */                     \
+        s = ((FNN_LANE(part, 0, L) + FNN_LANE(part, 4, L))                             \
+             + (FNN_LANE(part, 1, L) + FNN_LANE(part, 5, L)))                          \
+            + ((FNN_LANE(part, 2, L) + FNN_LANE(part, 6, L))                           \
+               + (FNN_LANE(part, 3, L) + FNN_LANE(part, 7, L)));                       \
     }                                                                                  \
-    for (; p < k; p++)                                                                 \
-        s = s + x[p] * y[p];                                                           \
+    /* the last k - p < 8 terms in order, one fused multiply-add each: written out,    \
+       as a loop gcc would sum them in order but with the products rounded first */    \
+    FNN_TERM(0) FNN_TERM(1) FNN_TERM(2) FNN_TERM(3) FNN_TERM(4) FNN_TERM(5) FNN_TERM(6) \
     return s;                                                                          \
 }                                                                                      \
                                                                                        \
@@ -171,7 +188,7 @@ static void fnn_sample_backward_sgd_##S(Py_ssize_t k, Py_ssize_t n,             
         T* FNN_SAMPLE_RESTRICT W, T* FNN_SAMPLE_RESTRICT b, T* FNN_SAMPLE_RESTRICT dX) { \
     Py_ssize_t p, j = 0, i;                                                            \
     if (dX != NULL)                                                                    \
-        for (p = 0; p < k; p++)                                                        \
+        for (p = fnn_dots_by_four_##S(k, n, dz, W, dX); p < k; p++)                    \
             dX[p] = fnn_dot8_##S(dz, W + p * n, n);                                    \
     for (; j + 8 * L <= n; j += 8 * L)                                                 \
         fnn_update8_##S(k, x, lr, dz + j, W + j, n);                                   \
@@ -229,6 +246,67 @@ static FNN_SCALAR_LOOPS void fnn_tiny_backward_sgd_##S(Py_ssize_t k, Py_ssize_t 
     for (j = 0; j < n; j++)                                                            \
         b[j] = -lr * dz[j] + b[j];                                                     \
 }
+
+/* dX[p] = dz . W[p, :] for rows in fours, as fnn_dot8 computes them one by one; returns
+   the rows done. With 4-lane double vectors (gcc, AVX) the last additions of four rows
+   are done together by shuffles: per row, the lanes of lo + hi are (l0 + l4, l1 + l5,
+   l2 + l6, l3 + l7); pairwise sums of neighbours, then of the halves, give
+   ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) for each row in one vector. The
+   rest of each row, in order, is added lane by lane. Elsewhere: no rows (0). */
+static inline Py_ssize_t fnn_dots_by_four_f(Py_ssize_t k, Py_ssize_t n, const float* dz,
+                                            const float* W, float* dX) {
+    (void)k; (void)n; (void)dz; (void)W; (void)dX;
+    return 0;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && FNN_VBYTES == 32
+typedef long long fnn_vmask __attribute__((vector_size(32)));
+static inline Py_ssize_t fnn_dots_by_four_d(Py_ssize_t k, Py_ssize_t n,
+        const double* FNN_SAMPLE_RESTRICT dz, const double* FNN_SAMPLE_RESTRICT W,
+        double* FNN_SAMPLE_RESTRICT dX) {
+    Py_ssize_t p, j;
+    for (p = 0; p + 4 <= k; p += 4) {
+        const double* w = W + p * n;
+        fnn_vd s = {0.0, 0.0, 0.0, 0.0};
+        j = 0;
+        if (n >= 8) {
+            fnn_vd v[4], t01, t23;
+            int r;
+            for (r = 0; r < 4; r++) {
+                const double* row = w + r * n;
+                fnn_vd lo = *(const fnn_vd*)dz * *(const fnn_vd*)row;
+                fnn_vd hi = *(const fnn_vd*)(dz + 4) * *(const fnn_vd*)(row + 4);
+                FNN_ROUNDED(lo);
+                FNN_ROUNDED(hi);
+                for (j = 8; j + 8 <= n; j += 8) {
+                    lo = lo + *(const fnn_vd*)(dz + j) * *(const fnn_vd*)(row + j);
+                    hi = hi + *(const fnn_vd*)(dz + j + 4) * *(const fnn_vd*)(row + j + 4);
+                }
+                v[r] = lo + hi;
+            }
+            /* (a0 + a1, b0 + b1, a2 + a3, b2 + b3), and the same for rows c, d */
+            t01 = __builtin_shuffle(v[0], v[1], (fnn_vmask){0, 4, 2, 6})
+                  + __builtin_shuffle(v[0], v[1], (fnn_vmask){1, 5, 3, 7});
+            t23 = __builtin_shuffle(v[2], v[3], (fnn_vmask){0, 4, 2, 6})
+                  + __builtin_shuffle(v[2], v[3], (fnn_vmask){1, 5, 3, 7});
+            s = __builtin_shuffle(t01, t23, (fnn_vmask){0, 1, 4, 5})
+                + __builtin_shuffle(t01, t23, (fnn_vmask){2, 3, 6, 7});
+        }
+        for (; j < n; j++) {
+            fnn_vd column = {w[j], w[n + j], w[2 * n + j], w[3 * n + j]};
+            s = s + dz[j] * column;
+        }
+        *(fnn_vd*)(dX + p) = s;
+    }
+    return p;
+}
+#else
+static inline Py_ssize_t fnn_dots_by_four_d(Py_ssize_t k, Py_ssize_t n, const double* dz,
+                                            const double* W, double* dX) {
+    (void)k; (void)n; (void)dz; (void)W; (void)dX;
+    return 0;
+}
+#endif
 
 FNN_SAMPLE_KERNELS(float, f, FNN_VF, FNN_LF)
 FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)

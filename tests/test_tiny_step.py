@@ -1,0 +1,71 @@
+"""The one-sample SGD step of tiny networks (_tiny_sgd_step, e.g. the seed network
+2-2-1): bit for bit what the general step computes, for every activation it takes,
+and the general step for everything it does not take."""
+import numpy as np
+import pytest
+
+from conftest import _kernels as K
+from conftest import _reference as R
+from conftest import assert_close
+from helpers import make
+
+#: (sizes, activations): tiny networks (every layer under 100 multiply-adds, at most 16
+#: wide); the last ones are not taken by the tiny step (softmax, a 20-wide layer)
+NETWORKS = [
+    ([2, 2, 1], ["sigmoid", "sigmoid"]),
+    ([3, 5, 4, 2], ["tanh", "relu", "identity"]),
+    ([1, 9, 1], ["leaky_relu", "sigmoid"]),
+    ([4, 16, 3], ["relu", "tanh"]),
+    ([7, 1], ["identity"]),
+    ([2, 3, 3], ["sigmoid", "softmax"]),
+    ([2, 20, 1], ["tanh", "identity"]),
+]
+
+
+def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=5):
+    rng = np.random.default_rng(11)
+    X, Y = make(rng, (13, sizes[0]), dtype), make(rng, (13, sizes[-1]), dtype, 0.0, 1.0)
+    params = make(rng, R.parameter_offsets(sizes)[-1], dtype, -0.8, 0.8)
+    hyper = np.zeros(len(K.HYPERPARAMETERS))
+    state = np.zeros(K.state_size(optimizer, hyper, params.shape[0]), dtype)
+    previous = K._set_tiny_steps(tiny)
+    try:
+        losses = K.train_epochs(X, Y, params, sizes, activations, loss, 1, epochs,
+                                optimizer=optimizer, hyperparameters=hyper,
+                                learning_rate=0.3, state=state)
+    finally:
+        K._set_tiny_steps(previous)
+    return params, losses
+
+
+@pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])))
+def test_the_tiny_step_computes_what_the_general_step_computes(dtype, network):
+    sizes, activations = network
+    params_tiny, losses_tiny = _train(dtype, sizes, activations, True)
+    params_general, losses_general = _train(dtype, sizes, activations, False)
+    np.testing.assert_array_equal(params_tiny, params_general)
+    np.testing.assert_array_equal(losses_tiny, losses_general)
+
+
+@pytest.mark.parametrize("loss", ["bce", "cce"])
+def test_other_losses_and_optimizers_keep_the_general_step(dtype, loss):
+    sizes, activations = [2, 2, 2], ["sigmoid", {"bce": "sigmoid", "cce": "softmax"}[loss]]
+    for optimizer in ("sgd", "adam"):
+        runs = [_train(dtype, sizes, activations, tiny, loss, optimizer) for tiny in (True, False)]
+        np.testing.assert_array_equal(runs[0][0], runs[1][0])
+
+
+def test_the_tiny_step_agrees_with_the_reference(dtype):
+    """The seed network trained per sample: compiled (tiny step) against NumPy."""
+    rng = np.random.default_rng(2)
+    X, Y = make(rng, (4, 2), dtype, 0.0, 1.0), make(rng, (4, 1), dtype, 0.0, 1.0)
+    start = make(rng, R.parameter_offsets([2, 2, 1])[-1], dtype, -1.0, 1.0)
+    results = []
+    for backend in (K, R):
+        params = start.copy()
+        losses = backend.train_epochs(X, Y, params, [2, 2, 1], ["sigmoid", "sigmoid"], "mse",
+                                      1, 50, learning_rate=0.5)
+        results.append((params, losses))
+    assert_close(results[0][0], results[1][0], dtype)
+    assert_close(results[0][1], results[1][1], dtype)
+    assert results[0][1][-1] < results[0][1][0]
