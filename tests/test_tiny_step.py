@@ -69,3 +69,38 @@ def test_the_tiny_step_agrees_with_the_reference(dtype):
     assert_close(results[0][0], results[1][0], dtype)
     assert_close(results[0][1], results[1][1], dtype)
     assert results[0][1][-1] < results[0][1][0]
+
+
+# -- chained steps: per-sample SGD whose first layer takes the one-sample kernels ---------
+
+@pytest.mark.parametrize("sizes", [[64, 32, 10], [67, 9, 3], [13, 8], [30, 3, 2], [5, 33, 1]],
+                         ids=lambda s: "-".join(map(str, s)))
+def test_chained_steps_compute_what_separate_steps_compute(dtype, sizes):
+    """Each step's first-layer update also computes the next sample's first layer
+    (one pass over W): bit for bit the separate update then forward pass, shuffled or
+    not, across epochs, with and without a ragged output width."""
+    rng = np.random.default_rng(4)
+    X, Y = make(rng, (23, sizes[0]), dtype), make(rng, (23, sizes[-1]), dtype, 0.0, 1.0)
+    start = make(rng, R.parameter_offsets(sizes)[-1], dtype, -0.3, 0.3)
+    activations = ["sigmoid"] * (len(sizes) - 1)
+    for order in (None, np.argsort(rng.random((3, 23)), axis=1).astype(np.int64)):
+        runs = []
+        for chained in (True, False):
+            params = start.copy()
+            previous = K._set_chained_steps(chained)
+            try:
+                losses = K.train_epochs(X, Y, params, sizes, activations, "mse", 1, 3,
+                                        learning_rate=0.2, order=order)
+            finally:
+                K._set_chained_steps(previous)
+            runs.append((params, losses))
+        np.testing.assert_array_equal(runs[0][0], runs[1][0])
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+        assert_close(runs[0][0], _reference_run(X, Y, start, sizes, activations, order), dtype)
+
+
+def _reference_run(X, Y, start, sizes, activations, order):
+    params = start.copy()
+    R.train_epochs(X, Y, params, sizes, activations, "mse", 1, 3, learning_rate=0.2,
+                   order=order)
+    return params

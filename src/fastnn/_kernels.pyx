@@ -413,6 +413,12 @@ cdef extern from "_sample_kernels.h":
     void _sample_backward_sgd_d "fnn_sample_backward_sgd_d"(
         Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
         double* b, double* dX) noexcept nogil
+    void _sample_update_forward_f "fnn_sample_update_forward_f"(
+        Py_ssize_t k, Py_ssize_t n, const float* x, const float* dz, float lr, float* W,
+        float* b, const float* xn, float* z) noexcept nogil
+    void _sample_update_forward_d "fnn_sample_update_forward_d"(
+        Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
+        double* b, const double* xn, double* z) noexcept nogil
     void _tiny_forward_f "fnn_tiny_forward_f"(Py_ssize_t k, Py_ssize_t n, const float* x,
                                               const float* W, const float* b,
                                               float* out) noexcept nogil
@@ -803,6 +809,13 @@ cdef double _learning_rate(object value) except? -1:
 # Dense layer: forward
 # --------------------------------------------------------------------------
 
+cdef inline bint _one_sample_path(Py_ssize_t n_in, Py_ssize_t n_out,
+                                  Py_ssize_t small_batch) noexcept nogil:
+    """True when one sample through a layer (not tiny) takes the one-sample kernels: where
+    the batch rule of _product would not take BLAS for it."""
+    return small_batch >= 1 or <double>n_in * <double>n_out < _blas_threshold
+
+
 cdef void _forward_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in,
                         const floating* W, const floating* b, Py_ssize_t n_out, int activation,
                         floating* out, Py_ssize_t small_batch) noexcept nogil:
@@ -823,8 +836,7 @@ cdef void _forward_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t n_in
         if activation != IDENTITY:
             _activate_row(out, n_out, activation)
         return
-    if n_samples == 1 and (small_batch >= 1 or <double>n_in * <double>n_out < _blas_threshold):
-        # one sample, where the rule below would not take BLAS: the one-sample kernel
+    if n_samples == 1 and _one_sample_path(n_in, n_out, small_batch):
         if floating is float:
             _sample_forward_f(n_in, n_out, X, W, b, out)
         else:
@@ -1050,8 +1062,7 @@ cdef void _backward_sgd_rows(const floating* X, Py_ssize_t n_samples, Py_ssize_t
         else:
             _tiny_backward_sgd_d(n_in, n_out, X, dZ, learning_rate, W, b, dX)
         return
-    if n_samples == 1 and (_small_batch >= 1 or <double>n_in * <double>n_out < _blas_threshold):
-        # one sample, where _matmul would not take BLAS: the one-sample kernel
+    if n_samples == 1 and _one_sample_path(n_in, n_out, _small_batch):
         if floating is float:
             _sample_backward_sgd_f(n_in, n_out, X, dZ, learning_rate, W, b, dX)
         else:

@@ -260,10 +260,24 @@ cdef struct Engine:
     Optimizer opt
     double clip_norm                # 0: none
     bint tiny                       # one-sample batches take _tiny_sgd_step (training)
+    # one-sample plain SGD: the next sample's input, whose first-layer pre-activation the
+    # first layer's update computes on its way (or NULL); z0_ready: acts holds it
+    const void* next_x
+    bint z0_ready
 
 
 cdef bint _fused_sgd_enabled = True
 cdef bint _tiny_steps_enabled = True
+cdef bint _chained_steps_enabled = True
+
+
+def _set_chained_steps(bint enabled):
+    """Allow the first-layer update to compute the next sample's first layer (for tests
+    and measurement only); returns the previous."""
+    global _chained_steps_enabled
+    previous = _chained_steps_enabled
+    _chained_steps_enabled = enabled
+    return previous
 
 
 def _set_tiny_steps(bint enabled):
@@ -401,8 +415,13 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
         act = IDENTITY if l == n_layers - 1 and kind != MSE else codes[l]
         W = params + offsets[l]
         out = acts + act_offsets[l]
-        _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1], sizes[l + 1],
-                      act, out, _small_batch)
+        if l == 0 and e.z0_ready:       # computed by the last step's first-layer update
+            e.z0_ready = False
+            if act != IDENTITY:
+                _activate_row(out, sizes[1], act)
+        else:
+            _forward_rows(layer_in, rows, sizes[l], W, W + sizes[l] * sizes[l + 1],
+                          sizes[l + 1], act, out, _small_batch)
         layer_in = out
     # the loss and its gradient with respect to the output layer's pre-activation
     out = acts + act_offsets[n_layers - 1]
@@ -418,7 +437,15 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
         n_in, n_out = sizes[l], sizes[l + 1]
         layer_in = xb if l == 0 else acts + act_offsets[l - 1]
         W = params + offsets[l]
-        if fused:               # W -= lr X.T dZ inside the GEMM, b -= lr sum(dZ)
+        if fused and l == 0 and e.next_x != NULL:   # and the next sample's first layer
+            if floating is float:
+                _sample_update_forward_f(n_in, n_out, layer_in, grad, learning_rate, W,
+                                         W + n_in * n_out, <const float*>e.next_x, acts)
+            else:
+                _sample_update_forward_d(n_in, n_out, layer_in, grad, learning_rate, W,
+                                         W + n_in * n_out, <const double*>e.next_x, acts)
+            e.z0_ready = True
+        elif fused:             # W -= lr X.T dZ inside the GEMM, b -= lr sum(dZ)
             _backward_sgd_rows(layer_in, rows, n_in, grad, n_out, learning_rate, W,
                                W + n_in * n_out, grad_prev if l > 0 else NULL, sums)
         else:
@@ -491,6 +518,8 @@ cdef class _Workspace:
         e.grad_b = cnp.PyArray_DATA(self.grad_b)
         e.sums = <double*>cnp.PyArray_DATA(self.sums)
         e.tiny = False
+        e.next_x = NULL
+        e.z0_ready = False
 
 
 def parameter_offsets(layer_sizes):
@@ -711,6 +740,11 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
         grads = np.empty(n_params, dtype)
         e.grads = &grads[0]
     e.tiny = _tiny_steps_enabled and _takes_tiny_step(&e)
+    # per-sample plain SGD whose first layer takes the one-sample kernels: each step's
+    # first-layer update also computes the next sample's first-layer pre-activation
+    cdef bint chain = (batch_size == 1 and e.grads == NULL and not e.tiny
+                       and _chained_steps_enabled and sizes[0] * sizes[1] >= _TINY_PRODUCT
+                       and _one_sample_path(sizes[0], sizes[1], _small_batch))
     # the epoch's start, restored when it diverges or is interrupted; the gathered batch
     cdef floating[::1] saved = np.empty(n_params, dtype)
     cdef floating[::1] saved_state = np.empty(n_state, dtype)
@@ -759,6 +793,11 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                 if rows == 1 and e.tiny:
                     total += _tiny_sgd_step(&e, xb, yb, &params[0])
                 else:
+                    if chain and start + 1 < n:     # the next sample of this epoch
+                        e.next_x = &X[epoch_order[start + 1] if epoch_order != NULL
+                                      else start + 1, 0]
+                    else:
+                        e.next_x = NULL
                     total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
                 start += rows
                 work_done += rows * n_params

@@ -108,6 +108,35 @@ static inline void fnn_update##NV##_##S(Py_ssize_t k, const T* FNN_SAMPLE_RESTRI
     }                                                                                  \
 }
 
+/* W[:, 0 : NV L] += (-lr x) dz (as fnn_update), and z[0 : NV L] := b + xn W with each   \
+   row of W as just updated (as fnn_forward): one pass over W for the update of one     \
+   sample and the first layer of the next. b must already be updated. */              \
+#define FNN_UPDATE_FORWARD_BLOCK(T, S, V, L, NV)                                       \
+static inline void fnn_update_forward##NV##_##S(Py_ssize_t k,                          \
+        const T* FNN_SAMPLE_RESTRICT x, T lr, const T* FNN_SAMPLE_RESTRICT dz,         \
+        T* FNN_SAMPLE_RESTRICT W, Py_ssize_t ldw, const T* FNN_SAMPLE_RESTRICT xn,     \
+        const T* FNN_SAMPLE_RESTRICT b, T* FNN_SAMPLE_RESTRICT z) {                    \
+    V d[NV], acc[NV], w;                                                               \
+    Py_ssize_t p;                                                                      \
+    int v;                                                                             \
+    for (v = 0; v < NV; v++) {                                                         \
+        d[v] = *(const V*)(dz + v * L);                                                \
+        acc[v] = *(const V*)(b + v * L);                                               \
+    }                                                                                  \
+    for (p = 0; p < k; p++) {                                                          \
+        const T a = -lr * x[p];                                                        \
+        const T xp = xn[p];                                                            \
+        T* row = W + p * ldw;                                                          \
+        for (v = 0; v < NV; v++) {                                                     \
+            w = *(V*)(row + v * L) + a * d[v];                                         \
+            *(V*)(row + v * L) = w;                                                    \
+            acc[v] = acc[v] + xp * w;                                                  \
+        }                                                                              \
+    }                                                                                  \
+    for (v = 0; v < NV; v++)                                                           \
+        *(V*)(z + v * L) = acc[v];                                                     \
+}
+
 #define FNN_SAMPLE_KERNELS(T, S, V, L)                                                 \
 FNN_FORWARD_BLOCK(T, S, V, L, 8)                                                       \
 FNN_FORWARD_BLOCK(T, S, V, L, 4)                                                       \
@@ -117,6 +146,9 @@ FNN_UPDATE_BLOCK(T, S, V, L, 8)                                                 
 FNN_UPDATE_BLOCK(T, S, V, L, 4)                                                        \
 FNN_UPDATE_BLOCK(T, S, V, L, 2)                                                        \
 FNN_UPDATE_BLOCK(T, S, V, L, 1)                                                        \
+FNN_UPDATE_FORWARD_BLOCK(T, S, V, L, 4)                                                \
+FNN_UPDATE_FORWARD_BLOCK(T, S, V, L, 2)                                                \
+FNN_UPDATE_FORWARD_BLOCK(T, S, V, L, 1)                                                \
                                                                                        \
 /* out := b + x W for one sample x (k), W (k x n) row-major */                         \
 static void fnn_sample_forward_##S(Py_ssize_t k, Py_ssize_t n, const T* x, const T* W, \
@@ -212,6 +244,41 @@ static void fnn_sample_backward_sgd_##S(Py_ssize_t k, Py_ssize_t n,             
         }                                                                              \
     for (j = 0; j < n; j++)                                                            \
         b[j] = -lr * dz[j] + b[j];                                                     \
+}                                                                                      \
+                                                                                       \
+/* The first layer's SGD update for sample x (no dX), then z := b + xn W, the next      \
+   sample's first-layer pre-activation, with W and b updated: the same numbers as       \
+   fnn_sample_backward_sgd then fnn_sample_forward, in one pass over W (the update is    \
+   bound by its stores; the forward pass's multiply-adds ride along). Blocks of at     \
+   most 4 vectors: dz, the outputs and the row being updated share the registers. */   \
+static void fnn_sample_update_forward_##S(Py_ssize_t k, Py_ssize_t n,                  \
+        const T* FNN_SAMPLE_RESTRICT x, const T* FNN_SAMPLE_RESTRICT dz, T lr,        \
+        T* FNN_SAMPLE_RESTRICT W, T* FNN_SAMPLE_RESTRICT b,                            \
+        const T* FNN_SAMPLE_RESTRICT xn, T* FNN_SAMPLE_RESTRICT z) {                   \
+    Py_ssize_t p, j = 0, i;                                                            \
+    for (i = 0; i < n; i++)                                                            \
+        b[i] = -lr * dz[i] + b[i];                                                     \
+    for (; j + 4 * L <= n; j += 4 * L)                                                 \
+        fnn_update_forward4_##S(k, x, lr, dz + j, W + j, n, xn, b + j, z + j);         \
+    if (j + 2 * L <= n) {                                                              \
+        fnn_update_forward2_##S(k, x, lr, dz + j, W + j, n, xn, b + j, z + j);         \
+        j += 2 * L;                                                                    \
+    }                                                                                  \
+    if (j + L <= n) {                                                                  \
+        fnn_update_forward1_##S(k, x, lr, dz + j, W + j, n, xn, b + j, z + j);         \
+        j += L;                                                                        \
+    }                                                                                  \
+    if (j < n) {    /* the last columns: updated, then their outputs computed */        \
+        for (p = 0; p < k; p++) {                                                      \
+            const T a = -lr * x[p];                                                    \
+            for (i = j; i < n; i++)                                                    \
+                W[p * n + i] = W[p * n + i] + a * dz[i];                               \
+        }                                                                              \
+        if (n >= L)                                                                    \
+            fnn_forward1_##S(k, xn, W + n - L, n, b + n - L, z + n - L);               \
+        else                                                                           \
+            fnn_sample_forward_##S(k, n, xn, W, b, z);                                 \
+    }                                                                                  \
 }                                                                                      \
                                                                                        \
 /* Tiny layers (fewer than 100 multiply-adds, the seed network's 2x2), one sample:  \
