@@ -40,6 +40,14 @@ float64, default setting) and mostly by under 0.1. Two runs per setting
     mnist-b32 f32       1.01x  1.01x          1.13x  1.12x         14.3 vs 14.1 us | 22.1 vs 19.8 us per sample
     mnist-b256 f32      0.85x  0.83x          0.91x  0.83x         11.5 vs 13.9 us | 17.2 vs 20.7 us per sample
 
+Rerun 2026-12-01 20:12-20:14 UTC with issue 12's one-sample kernels, a quiet
+machine, one run per setting (7 repeats); fastnn / JAX (default | Haswell):
+seed-network f64 1.47x | 1.42x (114 vs 77 ns | 106 vs 75 ns per update), digits
+f64 0.39x | 0.38x (549 ns vs 1.42 us | 566 ns vs 1.50 us per sample), digits f32
+0.50x | 0.47x, predict f64 0.02x | 0.02x, mnist-b32 f32 1.05x | 1.14x, mnist-b256
+f32 0.82x | 0.88x. With --no-pin (both cores, BLAS's and XLA's own threads),
+20:25 UTC: mnist-b32 f32 0.79x | 0.81x, mnist-b256 f32 0.66x | 0.97x.
+
 One core, one thread at a time: under ``taskset -c 0`` XLA sizes its pool from
 the affinity mask (one ``tf_XLAEigen`` worker instead of two), and the CPU time
 of the timings went to the main thread (fastnn and JAX's dispatch, ~50 %), a

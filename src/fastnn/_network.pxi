@@ -440,10 +440,12 @@ cdef double _batch_step(Engine* e, const floating* xb, const floating* yb, Py_ss
         if fused and l == 0 and e.next_x != NULL:   # and the next sample's first layer
             if floating is float:
                 _sample_update_forward_f(n_in, n_out, layer_in, grad, learning_rate, W,
-                                         W + n_in * n_out, <const float*>e.next_x, acts)
+                                         W + n_in * n_out, <const float*>e.next_x,
+                                         acts + act_offsets[0])
             else:
                 _sample_update_forward_d(n_in, n_out, layer_in, grad, learning_rate, W,
-                                         W + n_in * n_out, <const double*>e.next_x, acts)
+                                         W + n_in * n_out, <const double*>e.next_x,
+                                         acts + act_offsets[0])
             e.z0_ready = True
         elif fused:             # W -= lr X.T dZ inside the GEMM, b -= lr sum(dZ)
             _backward_sgd_rows(layer_in, rows, n_in, grad, n_out, learning_rate, W,
