@@ -8,13 +8,13 @@
  * (forward) or of the output gradient (the update) in registers over all the
  * rows of W.
  *
- * They compute exactly what the small-matrix kernels of _kernels.pyx compute
- * for one row, in the same order of additions (so results do not depend on
- * the path):
+ * They add in the order of the small-matrix kernels of _kernels.pyx for one
+ * row (the forward pass and the update give the same numbers bit for bit):
  *   forward   out[j] = ((b[j] + x[0] W[0, j]) + x[1] W[1, j]) + ...
  *   backward  dX[p]  = dz . W[p, :] over eight interleaved partial sums
  *                      ((0 + 4) + (1 + 5)) + ((2 + 6) + (3 + 7)), then the rest
- *                      in order, with W before its update (all of dX first);
+ *                      in order, each a fused multiply-add where the build has
+ *                      them, with W before its update (all of dX first);
  *             W[p, j] = W[p, j] + (-lr x[p]) dz[j];  b[j] = -lr dz[j] + b[j].
  *
  * gcc and clang get vector types of the widest width the build enables (AVX:
@@ -62,9 +62,9 @@ typedef double fnn_vd __attribute__((vector_size(FNN_VBYTES), aligned(8), may_al
 /* v as computed, rounded: the compiler may not fuse the multiplication that made it
    into a later addition. Which of two products a + b gets fused is the compiler's
    choice; the dot products below fix it, so that rows computed one by one and four
-   at a time agree bit for bit. (Other compilers do not fuse across statements.) */
-#if defined(__GNUC__)
-#  define FNN_ROUNDED(v) __asm__("" : "+x"(v))
+   at a time (x86-64 only) agree bit for bit. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#  define FNN_ROUNDED(v) __asm__("" : "+x"(v))     /* v is in an SSE/AVX register */
 #else
 #  define FNN_ROUNDED(v) ((void)0)
 #endif
