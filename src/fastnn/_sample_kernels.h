@@ -319,12 +319,56 @@ static FNN_SCALAR_LOOPS void fnn_tiny_backward_sgd_##S(Py_ssize_t k, Py_ssize_t 
    are done together by shuffles: per row, the lanes of lo + hi are (l0 + l4, l1 + l5,
    l2 + l6, l3 + l7); pairwise sums of neighbours, then of the halves, give
    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) for each row in one vector. The
-   rest of each row, in order, is added lane by lane. Elsewhere: no rows (0). */
+   rest of each row, in order, is added lane by lane. float (8 lanes) adds the halves
+   first, then finishes the same way. Elsewhere: no rows (0). */
+#if defined(__GNUC__) && !defined(__clang__) && FNN_VBYTES == 32
+/* float, 8 lanes: per row, lo + hi of the partial sums is a 4-lane float vector, and
+   four rows finish as for double below */
+typedef float fnn_vf4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int fnn_vmask4 __attribute__((vector_size(16)));
+static inline Py_ssize_t fnn_dots_by_four_f(Py_ssize_t k, Py_ssize_t n,
+        const float* FNN_SAMPLE_RESTRICT dz, const float* FNN_SAMPLE_RESTRICT W,
+        float* FNN_SAMPLE_RESTRICT dX) {
+    Py_ssize_t p, j;
+    for (p = 0; p + 4 <= k; p += 4) {
+        const float* w = W + p * n;
+        fnn_vf4 s = {0.0f, 0.0f, 0.0f, 0.0f};
+        j = 0;
+        if (n >= 8) {
+            fnn_vf4 v[4], t01, t23;
+            int r;
+            for (r = 0; r < 4; r++) {
+                const float* row = w + r * n;
+                fnn_vf part = *(const fnn_vf*)dz * *(const fnn_vf*)row;
+                FNN_ROUNDED(part);
+                for (j = 8; j + 8 <= n; j += 8)
+                    part = part + *(const fnn_vf*)(dz + j) * *(const fnn_vf*)(row + j);
+                fnn_vf4 lo = {part[0], part[1], part[2], part[3]};
+                fnn_vf4 hi = {part[4], part[5], part[6], part[7]};
+                v[r] = lo + hi;
+            }
+            t01 = __builtin_shuffle(v[0], v[1], (fnn_vmask4){0, 4, 2, 6})
+                  + __builtin_shuffle(v[0], v[1], (fnn_vmask4){1, 5, 3, 7});
+            t23 = __builtin_shuffle(v[2], v[3], (fnn_vmask4){0, 4, 2, 6})
+                  + __builtin_shuffle(v[2], v[3], (fnn_vmask4){1, 5, 3, 7});
+            s = __builtin_shuffle(t01, t23, (fnn_vmask4){0, 1, 4, 5})
+                + __builtin_shuffle(t01, t23, (fnn_vmask4){2, 3, 6, 7});
+        }
+        for (; j < n; j++) {
+            fnn_vf4 column = {w[j], w[n + j], w[2 * n + j], w[3 * n + j]};
+            s = s + dz[j] * column;
+        }
+        *(fnn_vf4*)(dX + p) = s;
+    }
+    return p;
+}
+#else
 static inline Py_ssize_t fnn_dots_by_four_f(Py_ssize_t k, Py_ssize_t n, const float* dz,
                                             const float* W, float* dX) {
     (void)k; (void)n; (void)dz; (void)W; (void)dX;
     return 0;
 }
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && FNN_VBYTES == 32
 typedef long long fnn_vmask __attribute__((vector_size(32)));
