@@ -319,105 +319,84 @@ static FNN_SCALAR_LOOPS void fnn_tiny_backward_sgd_##S(Py_ssize_t k, Py_ssize_t 
    are done together by shuffles: per row, the lanes of lo + hi are (l0 + l4, l1 + l5,
    l2 + l6, l3 + l7); pairwise sums of neighbours, then of the halves, give
    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) for each row in one vector. The
-   rest of each row, in order, is added lane by lane. float (8 lanes) adds the halves
-   first, then finishes the same way. Elsewhere: no rows (0). */
+   rest of each row, in order, is added lane by lane. float (8 lanes per vector) adds
+   the halves first, then finishes the same way. Elsewhere: no rows (0). */
 #if defined(__GNUC__) && !defined(__clang__) && FNN_VBYTES == 32
-/* float, 8 lanes: per row, lo + hi of the partial sums is a 4-lane float vector, and
-   four rows finish as for double below */
 typedef float fnn_vf4 __attribute__((vector_size(16), aligned(4), may_alias));
-typedef int fnn_vmask4 __attribute__((vector_size(16)));
-static inline Py_ssize_t fnn_dots_by_four_f(Py_ssize_t k, Py_ssize_t n,
-        const float* FNN_SAMPLE_RESTRICT dz, const float* FNN_SAMPLE_RESTRICT W,
-        float* FNN_SAMPLE_RESTRICT dX) {
-    Py_ssize_t p, j;
-    for (p = 0; p + 4 <= k; p += 4) {
-        const float* w = W + p * n;
-        fnn_vf4 s = {0.0f, 0.0f, 0.0f, 0.0f};
-        j = 0;
-        if (n >= 8) {
-            fnn_vf4 v[4], t01, t23;
-            int r;
-            for (r = 0; r < 4; r++) {
-                const float* row = w + r * n;
-                fnn_vf part = *(const fnn_vf*)dz * *(const fnn_vf*)row;
-                FNN_ROUNDED(part);
-                for (j = 8; j + 8 <= n; j += 8)
-                    part = part + *(const fnn_vf*)(dz + j) * *(const fnn_vf*)(row + j);
-                fnn_vf4 lo = {part[0], part[1], part[2], part[3]};
-                fnn_vf4 hi = {part[4], part[5], part[6], part[7]};
-                v[r] = lo + hi;
-            }
-            t01 = __builtin_shuffle(v[0], v[1], (fnn_vmask4){0, 4, 2, 6})
-                  + __builtin_shuffle(v[0], v[1], (fnn_vmask4){1, 5, 3, 7});
-            t23 = __builtin_shuffle(v[2], v[3], (fnn_vmask4){0, 4, 2, 6})
-                  + __builtin_shuffle(v[2], v[3], (fnn_vmask4){1, 5, 3, 7});
-            s = __builtin_shuffle(t01, t23, (fnn_vmask4){0, 1, 4, 5})
-                + __builtin_shuffle(t01, t23, (fnn_vmask4){2, 3, 6, 7});
-        }
-        for (; j < n; j++) {
-            fnn_vf4 column = {w[j], w[n + j], w[2 * n + j], w[3 * n + j]};
-            s = s + dz[j] * column;
-        }
-        *(fnn_vf4*)(dX + p) = s;
+typedef int fnn_vmask_f __attribute__((vector_size(16)));
+typedef fnn_vd fnn_vd4;
+typedef long long fnn_vmask_d __attribute__((vector_size(32)));
+
+/* One row's eight partial sums folded to four lanes, (l0 + l4, l1 + l5, l2 + l6, l3 + l7),
+   n >= 8; *j: where the rest of the row starts. float keeps the eight lanes in one vector,
+   double in two (lo, hi). */
+static inline fnn_vf4 fnn_row_sums_f(const float* FNN_SAMPLE_RESTRICT dz,
+                                     const float* FNN_SAMPLE_RESTRICT row, Py_ssize_t n,
+                                     Py_ssize_t* j) {
+    fnn_vf part = *(const fnn_vf*)dz * *(const fnn_vf*)row;
+    FNN_ROUNDED(part);
+    for (*j = 8; *j + 8 <= n; *j += 8)
+        part = part + *(const fnn_vf*)(dz + *j) * *(const fnn_vf*)(row + *j);
+    fnn_vf4 lo = {part[0], part[1], part[2], part[3]};
+    fnn_vf4 hi = {part[4], part[5], part[6], part[7]};
+    return lo + hi;
+}
+
+static inline fnn_vd4 fnn_row_sums_d(const double* FNN_SAMPLE_RESTRICT dz,
+                                     const double* FNN_SAMPLE_RESTRICT row, Py_ssize_t n,
+                                     Py_ssize_t* j) {
+    fnn_vd lo = *(const fnn_vd*)dz * *(const fnn_vd*)row;
+    fnn_vd hi = *(const fnn_vd*)(dz + 4) * *(const fnn_vd*)(row + 4);
+    FNN_ROUNDED(lo);
+    FNN_ROUNDED(hi);
+    for (*j = 8; *j + 8 <= n; *j += 8) {
+        lo = lo + *(const fnn_vd*)(dz + *j) * *(const fnn_vd*)(row + *j);
+        hi = hi + *(const fnn_vd*)(dz + *j + 4) * *(const fnn_vd*)(row + *j + 4);
     }
-    return p;
+    return lo + hi;
+}
+
+#define FNN_DOTS_BY_FOUR(T, S)                                                         \
+static inline Py_ssize_t fnn_dots_by_four_##S(Py_ssize_t k, Py_ssize_t n,              \
+        const T* FNN_SAMPLE_RESTRICT dz, const T* FNN_SAMPLE_RESTRICT W,               \
+        T* FNN_SAMPLE_RESTRICT dX) {                                                   \
+    Py_ssize_t p, j;                                                                   \
+    for (p = 0; p + 4 <= k; p += 4) {                                                  \
+        const T* w = W + p * n;                                                        \
+        fnn_v##S##4 s = {0, 0, 0, 0};                                                  \
+        j = 0;                                                                         \
+        if (n >= 8) {                                                                  \
+            fnn_v##S##4 v[4], t01, t23;                                                \
+            int r;                                                                     \
+            for (r = 0; r < 4; r++)                                                    \
+                v[r] = fnn_row_sums_##S(dz, w + r * n, n, &j);                         \
+            /* (a0 + a1, b0 + b1, a2 + a3, b2 + b3), and the same for rows c, d */     \
+            t01 = __builtin_shuffle(v[0], v[1], (fnn_vmask_##S){0, 4, 2, 6})           \
+                  + __builtin_shuffle(v[0], v[1], (fnn_vmask_##S){1, 5, 3, 7});        \
+            t23 = __builtin_shuffle(v[2], v[3], (fnn_vmask_##S){0, 4, 2, 6})           \
+                  + __builtin_shuffle(v[2], v[3], (fnn_vmask_##S){1, 5, 3, 7});        \
+            s = __builtin_shuffle(t01, t23, (fnn_vmask_##S){0, 1, 4, 5})               \
+                + __builtin_shuffle(t01, t23, (fnn_vmask_##S){2, 3, 6, 7});            \
+        }                                                                              \
+        for (; j < n; j++) {                                                           \
+            fnn_v##S##4 column = {w[j], w[n + j], w[2 * n + j], w[3 * n + j]};         \
+            s = s + dz[j] * column;                                                    \
+        }                                                                              \
+        *(fnn_v##S##4*)(dX + p) = s;                                                   \
+    }                                                                                  \
+    return p;                                                                          \
 }
 #else
-static inline Py_ssize_t fnn_dots_by_four_f(Py_ssize_t k, Py_ssize_t n, const float* dz,
-                                            const float* W, float* dX) {
-    (void)k; (void)n; (void)dz; (void)W; (void)dX;
-    return 0;
+#define FNN_DOTS_BY_FOUR(T, S)                                                         \
+static inline Py_ssize_t fnn_dots_by_four_##S(Py_ssize_t k, Py_ssize_t n, const T* dz, \
+                                              const T* W, T* dX) {                     \
+    (void)k; (void)n; (void)dz; (void)W; (void)dX;                                     \
+    return 0;                                                                          \
 }
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && FNN_VBYTES == 32
-typedef long long fnn_vmask __attribute__((vector_size(32)));
-static inline Py_ssize_t fnn_dots_by_four_d(Py_ssize_t k, Py_ssize_t n,
-        const double* FNN_SAMPLE_RESTRICT dz, const double* FNN_SAMPLE_RESTRICT W,
-        double* FNN_SAMPLE_RESTRICT dX) {
-    Py_ssize_t p, j;
-    for (p = 0; p + 4 <= k; p += 4) {
-        const double* w = W + p * n;
-        fnn_vd s = {0.0, 0.0, 0.0, 0.0};
-        j = 0;
-        if (n >= 8) {
-            fnn_vd v[4], t01, t23;
-            int r;
-            for (r = 0; r < 4; r++) {
-                const double* row = w + r * n;
-                fnn_vd lo = *(const fnn_vd*)dz * *(const fnn_vd*)row;
-                fnn_vd hi = *(const fnn_vd*)(dz + 4) * *(const fnn_vd*)(row + 4);
-                FNN_ROUNDED(lo);
-                FNN_ROUNDED(hi);
-                for (j = 8; j + 8 <= n; j += 8) {
-                    lo = lo + *(const fnn_vd*)(dz + j) * *(const fnn_vd*)(row + j);
-                    hi = hi + *(const fnn_vd*)(dz + j + 4) * *(const fnn_vd*)(row + j + 4);
-                }
-                v[r] = lo + hi;
-            }
-            /* (a0 + a1, b0 + b1, a2 + a3, b2 + b3), and the same for rows c, d */
-            t01 = __builtin_shuffle(v[0], v[1], (fnn_vmask){0, 4, 2, 6})
-                  + __builtin_shuffle(v[0], v[1], (fnn_vmask){1, 5, 3, 7});
-            t23 = __builtin_shuffle(v[2], v[3], (fnn_vmask){0, 4, 2, 6})
-                  + __builtin_shuffle(v[2], v[3], (fnn_vmask){1, 5, 3, 7});
-            s = __builtin_shuffle(t01, t23, (fnn_vmask){0, 1, 4, 5})
-                + __builtin_shuffle(t01, t23, (fnn_vmask){2, 3, 6, 7});
-        }
-        for (; j < n; j++) {
-            fnn_vd column = {w[j], w[n + j], w[2 * n + j], w[3 * n + j]};
-            s = s + dz[j] * column;
-        }
-        *(fnn_vd*)(dX + p) = s;
-    }
-    return p;
-}
-#else
-static inline Py_ssize_t fnn_dots_by_four_d(Py_ssize_t k, Py_ssize_t n, const double* dz,
-                                            const double* W, double* dX) {
-    (void)k; (void)n; (void)dz; (void)W; (void)dX;
-    return 0;
-}
-#endif
+FNN_DOTS_BY_FOUR(float, f)
+FNN_DOTS_BY_FOUR(double, d)
 
 FNN_SAMPLE_KERNELS(float, f, FNN_VF, FNN_LF)
 FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)
