@@ -1,6 +1,7 @@
 """The one-sample SGD step of tiny networks (_tiny_sgd_step, e.g. the seed network
-2-2-1): bit for bit what the general step computes, for every activation it takes,
-and the general step for everything it does not take."""
+2-2-1) and the register-resident run of two-layer networks at most 4 wide
+(_small_sgd_run): bit for bit what the general step computes, for every activation
+they take, and the general step for everything they do not take."""
 import numpy as np
 import pytest
 
@@ -13,6 +14,12 @@ from helpers import make
 #: wide); the last ones are not taken by the tiny step (softmax, a 20-wide layer)
 NETWORKS = [
     ([2, 2, 1], ["sigmoid", "sigmoid"]),
+    ([4, 4, 4], ["tanh", "sigmoid"]),
+    ([1, 3, 2], ["relu", "leaky_relu"]),
+    ([3, 1, 4], ["leaky_relu", "identity"]),
+    ([4, 2, 3], ["identity", "tanh"]),
+    ([2, 4, 1], ["sigmoid", "relu"]),
+    ([5, 2, 1], ["sigmoid", "sigmoid"]),
     ([3, 5, 4, 2], ["tanh", "relu", "identity"]),
     ([1, 9, 1], ["leaky_relu", "sigmoid"]),
     ([4, 16, 3], ["relu", "tanh"]),
@@ -22,29 +29,61 @@ NETWORKS = [
 ]
 
 
-def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=5):
+def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=5,
+           small=True, shuffled=False):
     rng = np.random.default_rng(11)
     X, Y = make(rng, (13, sizes[0]), dtype), make(rng, (13, sizes[-1]), dtype, 0.0, 1.0)
     params = make(rng, R.parameter_offsets(sizes)[-1], dtype, -0.8, 0.8)
+    order = np.argsort(rng.random((epochs, 13)), axis=1).astype(np.int64) if shuffled else None
     hyper = np.zeros(len(K.HYPERPARAMETERS))
     state = np.zeros(K.state_size(optimizer, hyper, params.shape[0]), dtype)
-    previous = K._set_tiny_steps(tiny)
+    previous = K._set_tiny_steps(tiny), K._set_small_steps(small)
     try:
         losses = K.train_epochs(X, Y, params, sizes, activations, loss, 1, epochs,
                                 optimizer=optimizer, hyperparameters=hyper,
-                                learning_rate=0.3, state=state)
+                                learning_rate=0.3, state=state, order=order)
     finally:
-        K._set_tiny_steps(previous)
+        K._set_tiny_steps(previous[0])
+        K._set_small_steps(previous[1])
     return params, losses
 
 
+@pytest.mark.parametrize("shuffled", [False, True], ids=["in-order", "shuffled"])
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])))
-def test_the_tiny_step_computes_what_the_general_step_computes(dtype, network):
+def test_the_tiny_and_small_steps_compute_what_the_general_step_computes(dtype, network,
+                                                                          shuffled):
+    """The register-resident run (two layers at most 4 wide), the tiny step (the run
+    switched off) and the general step (both off): the same numbers."""
     sizes, activations = network
-    params_tiny, losses_tiny = _train(dtype, sizes, activations, True)
-    params_general, losses_general = _train(dtype, sizes, activations, False)
-    np.testing.assert_array_equal(params_tiny, params_general)
-    np.testing.assert_array_equal(losses_tiny, losses_general)
+    general = _train(dtype, sizes, activations, False, shuffled=shuffled)
+    for small in (True, False):
+        params, losses = _train(dtype, sizes, activations, True, small=small,
+                                shuffled=shuffled)
+        np.testing.assert_array_equal(params, general[0])
+        np.testing.assert_array_equal(losses, general[1])
+
+
+def test_the_small_run_keeps_non_finite_values_and_restores_the_epoch(dtype):
+    """An inf input in the register-resident run: the epoch diverges, and the
+    parameters are those of its start, as in the general step."""
+    sizes, activations = [2, 3, 1], ["sigmoid", "identity"]
+    rng = np.random.default_rng(5)
+    X, Y = make(rng, (6, 2), dtype), make(rng, (6, 1), dtype)
+    X[4, 1] = np.inf
+    runs = []
+    for small in (True, False):
+        params = make(np.random.default_rng(6), R.parameter_offsets(sizes)[-1], dtype)
+        previous = K._set_small_steps(small)
+        try:
+            losses = K.train_epochs(X, Y, params, sizes, activations, "mse", 1, 3,
+                                    learning_rate=0.1)
+        finally:
+            K._set_small_steps(previous)
+        runs.append((params, losses))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    np.testing.assert_array_equal(runs[0][0], make(np.random.default_rng(6),
+                                                   R.parameter_offsets(sizes)[-1], dtype))
 
 
 @pytest.mark.parametrize("loss", ["bce", "cce"])

@@ -26,7 +26,6 @@ from libc.float cimport DBL_MAX
 from libc.math cimport exp, fabs, log, log1p
 from libc.limits cimport INT_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -40,12 +39,6 @@ cnp.import_array()
 # --------------------------------------------------------------------------
 # Activations
 # --------------------------------------------------------------------------
-
-cdef extern from *:
-    """
-    #define FASTNN_LEAKY_SLOPE 0.01
-    """
-    const double LEAKY_SLOPE "FASTNN_LEAKY_SLOPE"   # = LEAKY_RELU_SLOPE, as a C constant
 
 cdef extern from *:
     """
@@ -86,14 +79,27 @@ def cpu_has_avx2_fma():
     """True when this CPU can run the AVX2 + FMA build of the kernels."""
     return bool(fastnn_cpu_has_avx2_fma())
 
-cdef enum:
-    IDENTITY = 0
-    SIGMOID = 1
-    TANH = 2
-    RELU = 3
-    LEAKY_RELU = 4
-    SOFTMAX = 5
-    STEP = 6
+# The activation codes, each activation and its derivative for one value, and exp:
+# written once in C (_activations.h) for scalars and for the vectors of the small
+# networks' step (_sample_kernels.h). The row loops below call the scalar forms with a
+# constant activation: gcc folds the choice away and vectorises the loop. Softmax needs
+# the whole row: it is computed by the row functions only.
+cdef extern from "_activations.h":
+    enum:
+        IDENTITY "FNN_IDENTITY"
+        SIGMOID "FNN_SIGMOID"
+        TANH "FNN_TANH"
+        RELU "FNN_RELU"
+        LEAKY_RELU "FNN_LEAKY_RELU"
+        SOFTMAX "FNN_SOFTMAX"
+        STEP "FNN_STEP"
+    const double LEAKY_SLOPE "FNN_LEAKY_SLOPE"
+    double _exp_nonpositive "fnn_exp_nonpositive_d"(double x) noexcept nogil
+    float _activation_value_f "fnn_activation_f"(float z, int activation) noexcept nogil
+    double _activation_value_d "fnn_activation_d"(double z, int activation) noexcept nogil
+    float _derivative_value_f "fnn_derivative_f"(float a, float da, int activation) noexcept nogil
+    double _derivative_value_d "fnn_derivative_d"(double a, double da,
+                                                  int activation) noexcept nogil
 
 #: Activation names, in the order of their integer codes.
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "step")
@@ -117,83 +123,6 @@ cdef int _activation_code(object activation, bint differentiable) except -1:
     return code
 
 
-# exp(x) and expm1(x) for x <= 0, written so that gcc vectorises them (libm's
-# are a call per element, which blocks vectorisation). x = n ln2 + r with
-# |r| <= ln2/2; e^r - 1 by its Taylor series to r^13 (truncation < 1e-17),
-# evaluated in Estrin's scheme (a short dependency chain: the loops are
-# latency-bound otherwise); 2^n is built in the exponent bits. Within a few
-# ulp of libm. Below -708 exp returns 0 (libm: subnormals, all < 3.3e-308)
-# and expm1 returns -1. NaN in, NaN out. Constants are literals, not module
-# globals: gcc must see that output rows cannot alias them, or it will not
-# vectorise the loops.
-
-cdef union _Float64Bits:
-    double value
-    uint64_t bits
-
-
-cdef inline void _exp_parts(double x, double* scale, double* q) noexcept nogil:
-    """e^x = scale * (1 + q), scale = 2^n exactly, for -708 <= x <= 0 (NaN: q NaN)."""
-    cdef _Float64Bits shifted, shift, biased, two_n
-    cdef double xc = x if x > -708.0 else -708.0
-    shift.value = 6755399441055744.0           # 1.5 * 2**52: adding it rounds to an integer
-    shifted.value = xc * 1.4426950408889634 + shift.value
-    cdef double n = shifted.value - shift.value
-    # ln 2 split in two: n * 0.693145751953125 is exact (few mantissa bits)
-    cdef double r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-06
-    cdef double r2 = r * r
-    cdef double r4 = r2 * r2
-    cdef double r8 = r4 * r4
-    cdef double t1 = 1.0 + r * 0.5
-    cdef double t2 = 1.0 / 6.0 + r * (1.0 / 24.0)
-    cdef double t3 = 1.0 / 120.0 + r * (1.0 / 720.0)
-    cdef double t4 = 1.0 / 5040.0 + r * (1.0 / 40320.0)
-    cdef double t5 = 1.0 / 362880.0 + r * (1.0 / 3628800.0)
-    cdef double t6 = 1.0 / 39916800.0 + r * (1.0 / 479001600.0)
-    cdef double t7 = 1.0 / 6227020800.0
-    cdef double u1 = t1 + r2 * t2
-    cdef double u2 = t3 + r2 * t4
-    cdef double u3 = t5 + r2 * (t6 + r2 * t7)
-    # q = r (1 + r/2 + r^2/6 + ...) = e^r - 1, with no cancellation near 0
-    q[0] = r * ((u1 + r4 * u2) + r8 * u3) + (x - x)   # (x - x): NaN survives the clamp
-    # 2^n: n + 1023 (in 1..1023, as -708 <= x <= 0) is its biased exponent. It is
-    # read from the low mantissa bits of (n + 1023) + 2^52, with no integer
-    # arithmetic that could wrap (the debug build's overflow checks stay quiet).
-    biased.value = (n + 1023.0) + 4503599627370496.0
-    two_n.bits = ((biased.bits - <uint64_t>0x4330000000000000) & 0x7ff) << 52
-    scale[0] = two_n.value
-
-
-cdef inline double _exp_nonpositive(double x) noexcept nogil:
-    cdef double scale, q
-    _exp_parts(x, &scale, &q)
-    cdef double result = scale + scale * q
-    return 0.0 if x < -708.0 else result
-
-
-cdef inline double _expm1_nonpositive(double x) noexcept nogil:
-    cdef double scale, q
-    _exp_parts(x, &scale, &q)
-    cdef double result = (scale - 1.0) + scale * q
-    return -1.0 if x < -708.0 else result
-
-
-cdef inline double _sigmoid(double z) noexcept nogil:
-    # stable for every input: exp only ever sees -|z| <= 0
-    cdef double e = _exp_nonpositive(-fabs(z))
-    cdef double s = 1.0 / (1.0 + e)
-    cdef double es = e * s        # computed unconditionally: a select, not a branch
-    return s if z >= 0 else es
-
-
-cdef inline double _tanh(double z) noexcept nogil:
-    # tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)): no overflow, exact near 0
-    cdef double m = _expm1_nonpositive(-2.0 * fabs(z))
-    cdef double t = -m / (2.0 + m)
-    cdef double negative_t = -t
-    return t if z >= 0 else negative_t
-
-
 cdef inline double _sum(const floating* z, Py_ssize_t n) noexcept nogil:
     """sum(z), accumulated in double over four independent chains (not latency-bound)."""
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
@@ -210,38 +139,20 @@ cdef inline double _sum(const floating* z, Py_ssize_t n) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
-# Each activation and its derivative, for one value, written once. The row loops
-# below call them with the activation a constant (gcc folds the choice away and
-# vectorises the loop); the one-sample step of tiny networks (_network.pxi) calls
-# them with the activation chosen per value. Softmax needs the whole row: it is
-# computed by the row functions only.
-
 cdef inline floating _activation_value(floating z, int activation) noexcept nogil:
     """f(z) (identity for codes without a per-value form)."""
-    if activation == SIGMOID:
-        return <floating>_sigmoid(z)
-    if activation == TANH:
-        return <floating>_tanh(z)
-    if activation == RELU:
-        return 0 if z <= 0 else z               # NaN passes through, as in np.maximum
-    if activation == LEAKY_RELU:
-        return z if z > 0 else <floating>(LEAKY_SLOPE * z)
-    if activation == STEP:
-        return 1 if z > 0 else 0
-    return z
+    if floating is float:
+        return _activation_value_f(z, activation)
+    else:
+        return _activation_value_d(z, activation)
 
 
 cdef inline floating _derivative_value(floating a, floating da, int activation) noexcept nogil:
     """dA f'(z), with f'(z) written in terms of a = f(z) (da for identity)."""
-    if activation == SIGMOID:
-        return da * a * (1 - a)
-    if activation == TANH:
-        return da * (1 - a * a)
-    if activation == RELU:
-        return da if a > 0 else 0
-    if activation == LEAKY_RELU:
-        return da if a > 0 else <floating>(LEAKY_SLOPE * da)
-    return da
+    if floating is float:
+        return _derivative_value_f(a, da, activation)
+    else:
+        return _derivative_value_d(a, da, activation)
 
 
 cdef void _activate_row(floating* z, Py_ssize_t n, int activation) noexcept nogil:
@@ -431,6 +342,16 @@ cdef extern from "_sample_kernels.h":
     void _tiny_backward_sgd_d "fnn_tiny_backward_sgd_d"(
         Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
         double* b, double* dX) noexcept nogil
+    const int FNN_HAVE_V4
+    const Py_ssize_t _SMALL_WIDTH "FNN_SMALL_WIDTH"
+    double _small_sgd_f "fnn_small_sgd_v4f"(
+        Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, float lr,
+        float* params, const float* X, const float* Y, const long long* order,
+        Py_ssize_t first, Py_ssize_t count, double total) noexcept nogil
+    double _small_sgd_d "fnn_small_sgd_v4d"(
+        Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, double lr,
+        double* params, const double* X, const double* Y, const long long* order,
+        Py_ssize_t first, Py_ssize_t count, double total) noexcept nogil
 
 
 cdef void _small_gemm_nn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,

@@ -260,6 +260,7 @@ cdef struct Engine:
     Optimizer opt
     double clip_norm                # 0: none
     bint tiny                       # one-sample batches take _tiny_sgd_step (training)
+    bint small                      # per-sample SGD runs in _small_sgd_run (training)
     # one-sample plain SGD: the next sample's input, whose first-layer pre-activation the
     # first layer's update computes on its way (or NULL); z0_ready: acts holds it
     const void* next_x
@@ -269,6 +270,15 @@ cdef struct Engine:
 cdef bint _fused_sgd_enabled = True
 cdef bint _tiny_steps_enabled = True
 cdef bint _chained_steps_enabled = True
+cdef bint _small_steps_enabled = True
+
+
+def _set_small_steps(bint enabled):
+    """Allow _small_sgd_run (for tests and measurement only); returns the previous."""
+    global _small_steps_enabled
+    previous = _small_steps_enabled
+    _small_steps_enabled = enabled
+    return previous
 
 
 def _set_chained_steps(bint enabled):
@@ -318,6 +328,35 @@ cdef bint _takes_tiny_step(const Engine* e) noexcept nogil:
                 or e.codes[l] == SOFTMAX or e.codes[l] == STEP):
             return False
     return True
+
+
+cdef bint _takes_small_step(const Engine* e) noexcept nogil:
+    """True for a network whose per-sample SGD _small_sgd_run computes: one the tiny
+    step takes (_takes_tiny_step) with two layers at most _SMALL_WIDTH wide (the seed
+    network's 2-2-1), where the compiler has vector types."""
+    cdef Py_ssize_t l
+    if not FNN_HAVE_V4 or e.n_layers != 2 or not _takes_tiny_step(e):
+        return False
+    for l in range(3):
+        if e.sizes[l] > _SMALL_WIDTH:
+            return False
+    return True
+
+
+cdef inline double _small_sgd_run(Engine* e, const floating* X, const floating* Y,
+                                  const long long* order, Py_ssize_t first, Py_ssize_t count,
+                                  floating* params, double total) noexcept nogil:
+    """count per-sample steps of _tiny_sgd_step (samples first.. of the epoch) through a
+    network _takes_small_step, its parameters held in registers throughout; returns
+    total plus their losses. The same numbers bit for bit (see _sample_kernels.h)."""
+    e.opt.step += count
+    if floating is float:
+        return _small_sgd_f(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
+                            <float>e.opt.learning_rate, params, X, Y, order, first, count,
+                            total)
+    else:
+        return _small_sgd_d(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
+                            e.opt.learning_rate, params, X, Y, order, first, count, total)
 
 
 cdef double _tiny_sgd_step(Engine* e, const floating* x, const floating* y,
@@ -520,6 +559,7 @@ cdef class _Workspace:
         e.grad_b = cnp.PyArray_DATA(self.grad_b)
         e.sums = <double*>cnp.PyArray_DATA(self.sums)
         e.tiny = False
+        e.small = False
         e.next_x = NULL
         e.z0_ready = False
 
@@ -742,6 +782,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
         grads = np.empty(n_params, dtype)
         e.grads = &grads[0]
     e.tiny = _tiny_steps_enabled and _takes_tiny_step(&e)
+    e.small = batch_size == 1 and e.tiny and _small_steps_enabled and _takes_small_step(&e)
+    # samples per _small_sgd_run: up to the next check for Ctrl-C
+    cdef Py_ssize_t small_count = max(1, _POLL_WORK // n_params)
     # per-sample plain SGD whose first layer takes the one-sample kernels: each step's
     # first-layer update also computes the next sample's first-layer pre-activation
     cdef bint chain = (batch_size == 1 and e.grads == NULL and not e.tiny
@@ -780,27 +823,32 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             total = 0.0
             start = 0
             while start < n:
-                rows = min(batch_size, n - start)
-                if epoch_order != NULL and rows == 1:  # one sample: read in place
-                    xb, yb = &X[epoch_order[start], 0], &Y[epoch_order[start], 0]
-                elif epoch_order != NULL:          # gather the shuffled batch
-                    for i in range(rows):
-                        for j in range(n_in):
-                            x_batch[i * n_in + j] = X[epoch_order[start + i], j]
-                        for j in range(n_out):
-                            y_batch[i * n_out + j] = Y[epoch_order[start + i], j]
-                    xb, yb = &x_batch[0], &y_batch[0]
+                if e.small:
+                    rows = min(small_count, n - start)
+                    total = _small_sgd_run(&e, &X[0, 0], &Y[0, 0], epoch_order, start, rows,
+                                           &params[0], total)
                 else:
-                    xb, yb = &X[start, 0], &Y[start, 0]
-                if rows == 1 and e.tiny:
-                    total += _tiny_sgd_step(&e, xb, yb, &params[0])
-                else:
-                    if chain and start + 1 < n:     # the next sample of this epoch
-                        e.next_x = &X[epoch_order[start + 1] if epoch_order != NULL
-                                      else start + 1, 0]
+                    rows = min(batch_size, n - start)
+                    if epoch_order != NULL and rows == 1:  # one sample: read in place
+                        xb, yb = &X[epoch_order[start], 0], &Y[epoch_order[start], 0]
+                    elif epoch_order != NULL:          # gather the shuffled batch
+                        for i in range(rows):
+                            for j in range(n_in):
+                                x_batch[i * n_in + j] = X[epoch_order[start + i], j]
+                            for j in range(n_out):
+                                y_batch[i * n_out + j] = Y[epoch_order[start + i], j]
+                        xb, yb = &x_batch[0], &y_batch[0]
                     else:
-                        e.next_x = NULL
-                    total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
+                        xb, yb = &X[start, 0], &Y[start, 0]
+                    if rows == 1 and e.tiny:
+                        total += _tiny_sgd_step(&e, xb, yb, &params[0])
+                    else:
+                        if chain and start + 1 < n:     # the next sample of this epoch
+                            e.next_x = &X[epoch_order[start + 1] if epoch_order != NULL
+                                          else start + 1, 0]
+                        else:
+                            e.next_x = NULL
+                        total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
                 start += rows
                 work_done += rows * n_params
                 if work_done >= _POLL_WORK:
