@@ -115,6 +115,10 @@ cdef tuple _check_network(object layer_sizes, object activations, cnp.ndarray pa
     return sizes, codes, widest
 
 
+cdef inline Py_ssize_t _round_up_64(Py_ssize_t n) noexcept nogil:
+    return (n + 63) // 64 * 64
+
+
 cdef int _check_workspace(object sizes, Py_ssize_t batch_size, Py_ssize_t n_params,
                           int itemsize) except -1:
     """The training workspace (every layer's outputs for one batch, two gradient buffers,
@@ -532,32 +536,61 @@ cdef double _sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 cdef class _Workspace:
-    """The buffers of one engine call, allocated once per call, never inside the loop."""
-    cdef object acts, grad_a, grad_b, sums, act_offsets, offsets
+    """The buffers of one engine call, in one allocation made once per call (never inside
+    the loop): every layer's outputs for a batch, two gradient buffers, column sums and
+    the layers' parameter and output offsets, each on a 64-byte boundary. Its size is
+    checked by _check_workspace first."""
+    cdef void* memory
+    cdef Py_ssize_t n_layers
+    cdef Py_ssize_t* offsets
+    cdef Py_ssize_t* act_offsets
+    cdef char* acts
+    cdef char* grad_a
+    cdef char* grad_b
+    cdef double* sums
 
-    def __init__(self, sizes, Py_ssize_t batch_size, dtype):
-        cdef Py_ssize_t n_layers = len(sizes) - 1, l, widest = 0, n_activations = 0
+    def __cinit__(self, cnp.ndarray sizes, Py_ssize_t batch_size, Py_ssize_t itemsize):
+        # sizes: the int64 array of _check_network
+        cdef const long long* s = <const long long*>cnp.PyArray_DATA(sizes)
+        cdef Py_ssize_t n_layers = cnp.PyArray_DIM(sizes, 0) - 1, l
+        cdef Py_ssize_t widest = 0, n_activations = 0
         for l in range(n_layers + 1):
-            widest = max(widest, sizes[l])
+            widest = max(widest, <Py_ssize_t>s[l])
             if l:
-                n_activations += sizes[l]
-        self.acts = np.empty(batch_size * n_activations, dtype)
-        self.grad_a = np.empty(batch_size * widest, dtype)
-        self.grad_b = np.empty(batch_size * widest, dtype)
-        self.sums = np.empty(widest, np.float64)
-        self.offsets = np.asarray(parameter_offsets(sizes), np.intp)
-        self.act_offsets = np.zeros(n_layers + 1, np.intp)
-        self.act_offsets[1:] = np.cumsum(np.asarray(sizes[1:], np.intp) * batch_size)
+                n_activations += s[l]
+        cdef Py_ssize_t b_offsets = _round_up_64(2 * (n_layers + 1) * sizeof(Py_ssize_t))
+        cdef Py_ssize_t b_acts = _round_up_64(batch_size * n_activations * itemsize)
+        cdef Py_ssize_t b_grad = _round_up_64(batch_size * widest * itemsize)
+        cdef Py_ssize_t b_sums = _round_up_64(widest * sizeof(double))
+        self.memory = malloc(b_offsets + b_acts + 2 * b_grad + b_sums + 64)
+        if self.memory == NULL:
+            raise MemoryError()
+        cdef char* p = <char*>self.memory + (64 - <size_t>self.memory % 64) % 64
+        self.n_layers = n_layers
+        self.offsets = <Py_ssize_t*>p
+        self.act_offsets = self.offsets + n_layers + 1
+        self.acts = p + b_offsets
+        self.grad_a = self.acts + b_acts
+        self.grad_b = self.grad_a + b_grad
+        self.sums = <double*>(self.grad_b + b_grad)
+        self.offsets[0] = 0
+        self.act_offsets[0] = 0
+        for l in range(n_layers):
+            self.offsets[l + 1] = self.offsets[l] + s[l] * s[l + 1] + s[l + 1]
+            self.act_offsets[l + 1] = self.act_offsets[l] + s[l + 1] * batch_size
+
+    def __dealloc__(self):
+        free(self.memory)
 
     cdef void fill(self, Engine* e, const long long* sizes, const int* codes, int kind):
         e.sizes, e.codes, e.kind = sizes, codes, kind
-        e.n_layers = self.offsets.shape[0] - 1
-        e.offsets = <const Py_ssize_t*>cnp.PyArray_DATA(self.offsets)
-        e.act_offsets = <const Py_ssize_t*>cnp.PyArray_DATA(self.act_offsets)
-        e.acts = cnp.PyArray_DATA(self.acts)
-        e.grad_a = cnp.PyArray_DATA(self.grad_a)
-        e.grad_b = cnp.PyArray_DATA(self.grad_b)
-        e.sums = <double*>cnp.PyArray_DATA(self.sums)
+        e.n_layers = self.n_layers
+        e.offsets = self.offsets
+        e.act_offsets = self.act_offsets
+        e.acts = self.acts
+        e.grad_a = self.grad_a
+        e.grad_b = self.grad_b
+        e.sums = self.sums
         e.tiny = False
         e.small = False
         e.next_x = NULL
@@ -623,7 +656,8 @@ def network_gradient(X, Y, params, layer_sizes, activations, loss, out=None):
     _check_disjoint(G, "out", P, "params", False)
     _check_disjoint(G, "out", Xa, "X", False)
     _check_disjoint(G, "out", Ya, "Y", False)
-    work = _Workspace(sizes, Xa.shape[0], Xa.dtype)
+    _check_workspace(sizes, Xa.shape[0], P.shape[0], cnp.PyArray_ITEMSIZE(Xa))
+    work = _Workspace(sizes, Xa.shape[0], cnp.PyArray_ITEMSIZE(Xa))
     if dt == cnp.NPY_FLOAT32:
         value = _gradient_typed[float](Xa, Ya, P, sizes, codes, kind, work, G)
     else:
@@ -750,7 +784,7 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epoch
             _check_disjoint(out_a, out_name, in_a, in_name, False)
     batch_size = min(batch_size, n)
     _check_workspace(sizes, batch_size, P.shape[0], 4 if dt == cnp.NPY_FLOAT32 else 8)
-    work = _Workspace(sizes, batch_size, Xa.dtype)
+    work = _Workspace(sizes, batch_size, cnp.PyArray_ITEMSIZE(Xa))
     if dt == cnp.NPY_FLOAT32:
         return _train_typed[float](Xa, Ya, P, sizes, codes, kind, &opt, S, C, schedule_code,
                                    sched, clip, batch_size, epochs, order_a, target, losses,

@@ -104,6 +104,10 @@ def build(spec, table, what, **overrides):
 # -- checks: (value, name) -> the value, or a ValueError naming it ----------------------
 
 def _real(value, name):
+    if type(value) is float:                # the common case, without the ABC checks
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     try:

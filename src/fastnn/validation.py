@@ -185,6 +185,8 @@ def describe(value):
 
 def _integer(value):
     """A plain int from an integer (not a bool), else None."""
+    if type(value) is int:                  # the common case, without the ABC checks
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         return None
     try:
@@ -197,7 +199,9 @@ def _real(value, name, bound):
     """A float from a real number (not a bool); ValueError naming `name` if it is none, or
     is not finite, or is too large for a float (math.isfinite(10**400) raises OverflowError)."""
     number = None
-    if not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real):
+    if type(value) is float:                # the common case, without the checks below
+        number = value
+    elif not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real):
         try:
             with np.errstate(over="ignore"):
                 number = float(value)
