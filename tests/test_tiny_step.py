@@ -29,7 +29,7 @@ NETWORKS = [
 ]
 
 
-def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=5,
+def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=9,
            small=True, shuffled=False):
     rng = np.random.default_rng(11)
     X, Y = make(rng, (13, sizes[0]), dtype), make(rng, (13, sizes[-1]), dtype, 0.0, 1.0)
@@ -143,3 +143,29 @@ def _reference_run(X, Y, start, sizes, activations, order):
     R.train_epochs(X, Y, params, sizes, activations, "mse", 1, 3, learning_rate=0.2,
                    order=order)
     return params
+
+
+@pytest.mark.parametrize("learning_rate", [0.02, 0.1, 0.5, 3.0, 1e20])
+def test_the_small_run_diverges_where_the_general_step_does(dtype, learning_rate):
+    """Learning rates from stable to overflowing in the first epoch or in a later one
+    (0.5: the second; identity layers grow without bound): the same losses and the same
+    parameters, restored to the start of the epoch that diverged."""
+    sizes, activations = [3, 4, 2], ["identity", "identity"]
+    rng = np.random.default_rng(8)
+    X, Y = make(rng, (9, 3), dtype, -2.0, 2.0), make(rng, (9, 2), dtype)
+    start = make(rng, R.parameter_offsets(sizes)[-1], dtype)
+    runs = []
+    for small in (True, False):
+        params = start.copy()
+        losses = np.full(6, -1.0)
+        previous = K._set_small_steps(small)
+        try:
+            ran = K.train_epochs(X, Y, params, sizes, activations, "mse", 1, 6,
+                                 learning_rate=learning_rate, losses_out=losses)
+        finally:
+            K._set_small_steps(previous)
+        runs.append((ran, params, losses))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert np.all(np.isfinite(runs[0][1]))

@@ -342,16 +342,19 @@ cdef extern from "_sample_kernels.h":
     void _tiny_backward_sgd_d "fnn_tiny_backward_sgd_d"(
         Py_ssize_t k, Py_ssize_t n, const double* x, const double* dz, double lr, double* W,
         double* b, double* dX) noexcept nogil
+    double _add_square "fnn_add_square"(double total, double d) noexcept nogil
     const int FNN_HAVE_V4
     const Py_ssize_t _SMALL_WIDTH "FNN_SMALL_WIDTH"
     double _small_sgd_f "fnn_small_sgd_v4f"(
         Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, float lr,
         float* params, const float* X, const float* Y, const long long* order,
-        Py_ssize_t first, Py_ssize_t count, double total) noexcept nogil
+        Py_ssize_t first, Py_ssize_t count, double total, float* saved,
+        int* finite) noexcept nogil
     double _small_sgd_d "fnn_small_sgd_v4d"(
         Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, double lr,
         double* params, const double* X, const double* Y, const long long* order,
-        Py_ssize_t first, Py_ssize_t count, double total) noexcept nogil
+        Py_ssize_t first, Py_ssize_t count, double total, double* saved,
+        int* finite) noexcept nogil
 
 
 cdef void _small_gemm_nn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
@@ -1175,7 +1178,7 @@ cdef inline double _loss_and_gradient_rows(const floating* y, const floating* p,
         scale = 2.0 / (<double>n * <double>m)
         for i in range(n * m):
             d = p[i] - y[i]
-            total += d * d
+            total = _add_square(total, d)
             if out != NULL:
                 out[i] = <floating>(scale * d)
         return total / (n * m)

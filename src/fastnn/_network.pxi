@@ -349,18 +349,22 @@ cdef bint _takes_small_step(const Engine* e) noexcept nogil:
 
 cdef inline double _small_sgd_run(Engine* e, const floating* X, const floating* Y,
                                   const long long* order, Py_ssize_t first, Py_ssize_t count,
-                                  floating* params, double total) noexcept nogil:
+                                  floating* params, double total, floating* saved,
+                                  int* finite) noexcept nogil:
     """count per-sample steps of _tiny_sgd_step (samples first.. of the epoch) through a
     network _takes_small_step, its parameters held in registers throughout; returns
-    total plus their losses. The same numbers bit for bit (see _sample_kernels.h)."""
+    total plus their losses. The same numbers bit for bit (see _sample_kernels.h).
+    saved (unless NULL) receives a copy of the parameters of the end if they and the
+    total are finite; *finite: whether the parameters are."""
     e.opt.step += count
     if floating is float:
         return _small_sgd_f(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
                             <float>e.opt.learning_rate, params, X, Y, order, first, count,
-                            total)
+                            total, saved, finite)
     else:
         return _small_sgd_d(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
-                            e.opt.learning_rate, params, X, Y, order, first, count, total)
+                            e.opt.learning_rate, params, X, Y, order, first, count, total,
+                            saved, finite)
 
 
 cdef double _tiny_sgd_step(Engine* e, const floating* x, const floating* y,
@@ -819,6 +823,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     e.small = batch_size == 1 and e.tiny and _small_steps_enabled and _takes_small_step(&e)
     # samples per _small_sgd_run: up to the next check for Ctrl-C
     cdef Py_ssize_t small_count = max(1, _POLL_WORK // n_params)
+    cdef int small_finite = 0
+    cdef bint params_finite
     # per-sample plain SGD whose first layer takes the one-sample kernels: each step's
     # first-layer update also computes the next sample's first-layer pre-activation
     cdef bint chain = (batch_size == 1 and e.grads == NULL and not e.tiny
@@ -845,7 +851,10 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     with nogil:
         for epoch in range(epochs):
             # plain copies: a memoryview slice assignment costs ~200 instructions
-            memcpy(&saved[0], &params[0], n_params * sizeof(floating))
+            # (_small_sgd_run copies them at the end of each epoch it keeps: see
+            # _sample_kernels.h)
+            if not e.small or epoch == 0:
+                memcpy(&saved[0], &params[0], n_params * sizeof(floating))
             if n_state:
                 memcpy(&saved_state[0], &state[0], n_state * sizeof(floating))
             if not constant:
@@ -860,7 +869,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                 if e.small:
                     rows = min(small_count, n - start)
                     total = _small_sgd_run(&e, &X[0, 0], &Y[0, 0], epoch_order, start, rows,
-                                           &params[0], total)
+                                           &params[0], total,
+                                           &saved[0] if start + rows == n else NULL,
+                                           &small_finite)
                 else:
                     rows = min(batch_size, n - start)
                     if epoch_order != NULL and rows == 1:  # one sample: read in place
@@ -900,7 +911,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             losses[epoch] = epoch_loss
             epochs_run = epoch + 1
             # NaN or inf loss, or the last updates of the epoch overflowed the parameters
-            if not (epoch_loss - epoch_loss == 0) or not _all_finite(&params[0], n_params):
+            params_finite = small_finite != 0 if e.small else _all_finite(&params[0], n_params)
+            if not (epoch_loss - epoch_loss == 0) or not params_finite:
                 memcpy(&params[0], &saved[0], n_params * sizeof(floating))
                 if n_state:
                     memcpy(&state[0], &saved_state[0], n_state * sizeof(floating))
