@@ -63,6 +63,11 @@ def test_ctrl_c_reaches_a_tiny_network_trained_for_many_epochs():
     timer.join()
     assert time.perf_counter() - start < 0.2 + LATENCY
     assert net.history.stopped == "interrupted" and net.history.epochs > 1000
+    # the parameters and losses are exactly those of the completed epochs
+    replay = Network([2, 2, 1], seed=0)
+    replay.fit(X, y, epochs=net.history.epochs, batch_size=1, shuffle=False)
+    assert replay.history.loss == net.history.loss
+    np.testing.assert_array_equal(net.parameters, replay.parameters)
 
 
 def test_a_custom_signal_handler_exception_propagates_unchanged():

@@ -169,3 +169,37 @@ def test_the_small_run_diverges_where_the_general_step_does(dtype, learning_rate
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
     assert np.all(np.isfinite(runs[0][1]))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step"])
+@pytest.mark.parametrize("target_loss", [-np.inf, 0.2, 10.0])
+def test_the_small_run_stops_counts_and_records_as_the_general_step(dtype, target_loss,
+                                                                     schedule):
+    """Whole epochs in one call of the register-resident run (constant rate) or one per
+    call (a schedule): the same epochs run, stop reason, losses, rates, counters and
+    parameters as the tiny step, shuffled, with the counters of an earlier fit."""
+    sizes, activations = [2, 3, 1], ["tanh", "sigmoid"]
+    rng = np.random.default_rng(9)
+    X, Y = make(rng, (5, 2), dtype), make(rng, (5, 1), dtype, 0.0, 1.0)
+    start = make(rng, R.parameter_offsets(sizes)[-1], dtype)
+    order = np.argsort(rng.random((40, 5)), axis=1).astype(np.int64)
+    schedule_parameters = np.array([10.0, 0.5, 0.0, 0.0])   # step: halve every 10 epochs
+    runs = []
+    for small in (True, False):
+        params, counters = start.copy(), np.array([7, 3, 15], np.int64)
+        losses, rates = np.full(40, -1.0), np.full(40, -1.0)
+        previous = K._set_small_steps(small)
+        try:
+            result = K.train_epochs(X, Y, params, sizes, activations, "mse", 1, 40,
+                                    learning_rate=0.5, counters=counters, order=order,
+                                    schedule=schedule, schedule_parameters=schedule_parameters,
+                                    target_loss=target_loss, losses_out=losses,
+                                    rates_out=rates)
+        finally:
+            K._set_small_steps(previous)
+        runs.append((result, params, counters, losses, rates))
+    assert runs[0][0] == runs[1][0]
+    for got, expected in zip(runs[0][1:], runs[1][1:]):
+        np.testing.assert_array_equal(got, expected)
+    ran = runs[0][0][0]
+    assert (ran < 40) == (target_loss == 0.2 or target_loss == 10.0)

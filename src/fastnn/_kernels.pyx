@@ -345,16 +345,16 @@ cdef extern from "_sample_kernels.h":
     double _add_square "fnn_add_square"(double total, double d) noexcept nogil
     const int FNN_HAVE_V4
     const Py_ssize_t _SMALL_WIDTH "FNN_SMALL_WIDTH"
-    double _small_sgd_f "fnn_small_sgd_v4f"(
+    Py_ssize_t _small_sgd_f "fnn_small_sgd_v4f"(
         Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, float lr,
-        float* params, const float* X, const float* Y, const long long* order,
-        Py_ssize_t first, Py_ssize_t count, double total, float* saved,
-        int* finite) noexcept nogil
-    double _small_sgd_d "fnn_small_sgd_v4d"(
+        float* params, const float* X, const float* Y, Py_ssize_t n, const long long* order,
+        Py_ssize_t first, Py_ssize_t count, Py_ssize_t epochs, double target,
+        double* total, double* losses, float* saved, int* finite) noexcept nogil
+    Py_ssize_t _small_sgd_d "fnn_small_sgd_v4d"(
         Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, int act2, double lr,
-        double* params, const double* X, const double* Y, const long long* order,
-        Py_ssize_t first, Py_ssize_t count, double total, double* saved,
-        int* finite) noexcept nogil
+        double* params, const double* X, const double* Y, Py_ssize_t n, const long long* order,
+        Py_ssize_t first, Py_ssize_t count, Py_ssize_t epochs, double target,
+        double* total, double* losses, double* saved, int* finite) noexcept nogil
 
 
 cdef void _small_gemm_nn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,

@@ -347,24 +347,27 @@ cdef bint _takes_small_step(const Engine* e) noexcept nogil:
     return True
 
 
-cdef inline double _small_sgd_run(Engine* e, const floating* X, const floating* Y,
-                                  const long long* order, Py_ssize_t first, Py_ssize_t count,
-                                  floating* params, double total, floating* saved,
-                                  int* finite) noexcept nogil:
-    """count per-sample steps of _tiny_sgd_step (samples first.. of the epoch) through a
-    network _takes_small_step, its parameters held in registers throughout; returns
-    total plus their losses. The same numbers bit for bit (see _sample_kernels.h).
-    saved (unless NULL) receives a copy of the parameters of the end if they and the
-    total are finite; *finite: whether the parameters are."""
-    e.opt.step += count
+cdef inline Py_ssize_t _small_sgd_run(Engine* e, const floating* X, const floating* Y,
+                                      Py_ssize_t n, const long long* order, Py_ssize_t first,
+                                      Py_ssize_t count, Py_ssize_t epochs, double target,
+                                      double* total, double* losses, floating* params,
+                                      floating* saved, int* finite) noexcept nogil:
+    """Per-sample steps of _tiny_sgd_step through a network _takes_small_step, its
+    parameters held in registers throughout: samples first .. first + count - 1 of the
+    epoch under way, then (if they end it) up to epochs - 1 whole epochs more, stopping
+    after an epoch that is not finite or is below target; returns the epochs ended.
+    The same numbers bit for bit (see fnn_small_sgd in _sample_kernels.h)."""
+    cdef Py_ssize_t ended = 0
     if floating is float:
-        return _small_sgd_f(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
-                            <float>e.opt.learning_rate, params, X, Y, order, first, count,
-                            total, saved, finite)
+        ended = _small_sgd_f(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
+                             <float>e.opt.learning_rate, params, X, Y, n, order, first, count,
+                             epochs, target, total, losses, saved, finite)
     else:
-        return _small_sgd_d(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
-                            e.opt.learning_rate, params, X, Y, order, first, count, total,
-                            saved, finite)
+        ended = _small_sgd_d(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
+                             e.opt.learning_rate, params, X, Y, n, order, first, count,
+                             epochs, target, total, losses, saved, finite)
+    e.opt.step += count + (ended - 1) * n if ended > 1 else count
+    return ended
 
 
 cdef double _tiny_sgd_step(Engine* e, const floating* x, const floating* y,
@@ -821,8 +824,11 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
         e.grads = &grads[0]
     e.tiny = _tiny_steps_enabled and _takes_tiny_step(&e)
     e.small = batch_size == 1 and e.tiny and _small_steps_enabled and _takes_small_step(&e)
-    # samples per _small_sgd_run: up to the next check for Ctrl-C
+    # samples (within an epoch) or whole epochs per _small_sgd_run: up to the next check
+    # for Ctrl-C
     cdef Py_ssize_t small_count = max(1, _POLL_WORK // n_params)
+    cdef Py_ssize_t small_epochs = max(1, _POLL_WORK // (n * n_params))
+    cdef Py_ssize_t ended = 0
     cdef int small_finite = 0
     cdef bint params_finite
     # per-sample plain SGD whose first layer takes the one-sample kernels: each step's
@@ -849,7 +855,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
     cdef const floating* yb
     e.opt.step = step0
     with nogil:
-        for epoch in range(epochs):
+        epoch = 0
+        while epoch < epochs:
             # plain copies: a memoryview slice assignment costs ~200 instructions
             # (_small_sgd_run copies them at the end of each epoch it keeps: see
             # _sample_kernels.h)
@@ -868,10 +875,20 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             while start < n:
                 if e.small:
                     rows = min(small_count, n - start)
-                    total = _small_sgd_run(&e, &X[0, 0], &Y[0, 0], epoch_order, start, rows,
-                                           &params[0], total,
-                                           &saved[0] if start + rows == n else NULL,
+                    # whole epochs that fit between two checks for Ctrl-C run in one call
+                    # at a constant rate; those before its last are kept and recorded
+                    ended = _small_sgd_run(&e, &X[0, 0], &Y[0, 0], n, epoch_order, start,
+                                           rows, min(epochs - epoch, small_epochs)
+                                           if constant and rows == n else 1, target_loss,
+                                           &total, &losses[epoch], &params[0], &saved[0],
                                            &small_finite)
+                    if ended > 1:
+                        if record_rates:
+                            for i in range(epoch + 1, epoch + ended):
+                                rates[i] = e.opt.learning_rate
+                        work_done += (ended - 1) * n * n_params
+                        epoch += ended - 1
+                        committed_step = e.opt.step - n
                 else:
                     rows = min(batch_size, n - start)
                     if epoch_order != NULL and rows == 1:  # one sample: read in place
@@ -896,7 +913,8 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                         total += _batch_step(&e, xb, yb, rows, &params[0], True) * rows
                 start += rows
                 work_done += rows * n_params
-                if work_done >= _POLL_WORK:
+                # (after epochs ended by _small_sgd_run, once the last is recorded, below)
+                if work_done >= _POLL_WORK and not (e.small and ended > 0):
                     work_done = 0
                     if _signal_pending(pending):
                         interrupted = 1
@@ -922,6 +940,12 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             if epoch_loss < target_loss:
                 stop = _STOP_TARGET
                 break
+            epoch += 1
+            if e.small and work_done >= _POLL_WORK:
+                work_done = 0
+                if _signal_pending(pending):    # between epochs: nothing to restore
+                    stop = _STOP_INTERRUPTED
+                    break
     # the counters of the committed epochs (also when a signal handler's exception follows)
     committed = epochs_run - (stop == _STOP_DIVERGED)
     counters[0] = committed_step

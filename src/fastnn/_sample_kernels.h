@@ -414,9 +414,9 @@ FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)
 
 /* Per-sample SGD through a network of two layers at most FNN_SMALL_WIDTH wide (k0 -> k1
  * -> k2, the seed network's 2-2-1) with the mse loss, its weights and biases held in
- * vector registers from the first sample to the last: a step is one chain of dependent
- * operations (forward, loss, backward, update, the next forward), and values that go
- * through memory between kernels lengthen it.
+ * vector registers from the first sample to the last, across epochs: a step is one
+ * chain of dependent operations (forward, loss, backward, update, the next forward),
+ * and values that go through memory between kernels or epochs lengthen it.
  *
  * Row p of a layer's W is a vector over its outputs j, zero past the layer's width (and
  * rows past its inputs are zero); so is b. The loss gradient is zero past the output
@@ -425,21 +425,28 @@ FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)
  * above (fnn_tiny_forward, fnn_tiny_backward_sgd), the activations of _activations.h and
  * the mse loss and gradient of _kernels.pyx: the same numbers bit for bit.
  *
- * params: W1 (k0 x k1), b1, W2 (k1 x k2), b2, consecutive (fastnn's layout). Sample i is
- * row order[first + i] of X (k0 wide) and Y (k2 wide), or row first + i without an
- * order. Returns total plus the samples' losses, added in order; *finite: whether every
- * parameter is finite at the end. saved (unless NULL) receives a copy of the parameters
- * of the end when they and the total are finite (an epoch the caller keeps), written
- * from registers: the caller's copy at the start of the next epoch would read memory
- * these scalar stores have just written, in wider loads, which wait for the stores to
- * complete (with the caller's finiteness check, 40-55 ns per epoch on Zen 5, 10-14 ns
- * per update of the seed network). gcc and clang only (FNN_HAVE_V4). */
+ * params: W1 (k0 x k1), b1, W2 (k1 x k2), b2, consecutive (fastnn's layout). X (k0
+ * wide) and Y (k2 wide) hold n samples; epoch e visits rows order[e n + i] (or i without
+ * an order). Runs samples first .. first + count - 1 of the epoch under way, adding their
+ * losses to *total in order. When they end it (first + count == n), the epoch's loss
+ * *total / n goes to losses[0]; an epoch whose loss and parameters are all finite is
+ * kept: saved receives its parameters. Then, until `epochs` epochs have ended, or one is
+ * not kept or its loss is below target, whole epochs follow (their losses in losses[1],
+ * ...), *total restarting from 0. Returns the epochs ended; *total: the last one's (or
+ * the unfinished epoch's) loss so far; *finite: whether every parameter is finite at
+ * the end.
+ *
+ * The copy and the check are made from registers: the caller's own, at the start of
+ * the next epoch, read memory that scalar stores had just written, in wider loads,
+ * which wait for the stores to complete (40-55 ns per epoch on Zen 5). gcc and clang
+ * only (FNN_HAVE_V4). */
 #define FNN_SMALL_WIDTH 4
 #if FNN_HAVE_V4
 #define FNN_SMALL_SGD(T, S, V)                                                         \
-static double fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, \
-        int act2, T lr, T* params, const T* X, const T* Y, const long long* order,     \
-        Py_ssize_t first, Py_ssize_t count, double total, T* saved, int* finite) {     \
+static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,       \
+        int act1, int act2, T lr, T* params, const T* X, const T* Y, Py_ssize_t n,     \
+        const long long* order, Py_ssize_t first, Py_ssize_t count, Py_ssize_t epochs, \
+        double target, double* total, double* losses, T* saved, int* finite) {         \
     T* W1p = params;                                                                   \
     T* b1p = W1p + k0 * k1;                                                            \
     T* W2p = b1p + k1;                                                                 \
@@ -448,9 +455,9 @@ static double fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int
     fnn_v4d d, scale_v;                                                                \
     const double scale = 2.0 / (1.0 * (double)k2);     /* the mse gradient's */        \
     const T nlr = -lr;                                                                 \
-    Py_ssize_t i, j, p;                                                                \
-    T* copy;                                                                           \
-    T bad = 0;                                                                         \
+    Py_ssize_t i, j, p, ended = 0;                                                     \
+    double sum = *total, epoch_loss;                                                   \
+    T bad;                                                                             \
     for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
         for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
             W1[p][j] = p < k0 && j < k1 ? W1p[p * k1 + j] : 0;                         \
@@ -460,80 +467,105 @@ static double fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int
         b2[p] = p < k2 ? b2p[p] : 0;                                                   \
         scale_v[p] = p < k2 ? scale : 0;                                               \
     }                                                                                  \
-    for (i = 0; i < count; i++) {                                                      \
-        const Py_ssize_t row = order != NULL ? (Py_ssize_t)order[first + i] : first + i; \
-        const T* x = X + row * k0;                                                     \
-        const T* y = Y + row * k2;                                                     \
-        double loss = 0.0;                                                             \
-        /* forward: z = (0 + x[0] W[0]) + x[1] W[1] + ...; then + b */                  \
-        z = fnn_splat_##S(0.0);                                                        \
-        for (p = 0; p < FNN_SMALL_WIDTH; p++)                                          \
-            if (p < k0)                                                                \
-                z = z + x[p] * W1[p];                                                  \
-        a1 = fnn_activation_##S(z + b1, act1);                                         \
-        z = fnn_splat_##S(0.0);                                                        \
-        for (p = 0; p < FNN_SMALL_WIDTH; p++)                                          \
-            if (p < k1)                                                                \
-                z = z + a1[p] * W2[p];                                                 \
-        a2 = fnn_activation_##S(z + b2, act2);                                         \
-        /* the mse loss and its gradient, 2 (a - y) / k2 */                            \
-        for (j = 0; j < FNN_SMALL_WIDTH; j++)                                          \
-            yv[j] = j < k2 ? y[j] : 0;                                                 \
-        d = fnn_to_d_##S(a2 - yv);                      /* (in T, as _kernels.pyx) */  \
-        for (j = 0; j < FNN_SMALL_WIDTH; j++)                                          \
-            if (j < k2)                                                                \
-                loss = fnn_add_square(loss, d[j]);                                     \
-        total = total + loss / (double)k2;                                             \
-        g = fnn_from_d_##S(scale_v * d);                                               \
-        dz2 = fnn_derivative_##S(a2, g, act2);                                         \
-        /* backward: g1[p] = (0 + dz2[0] W2[p, 0]) + dz2[1] W2[p, 1] + ..., with W2      \
-           before its update; then W2 and b2 */                                        \
-        g1 = fnn_splat_##S(0.0);                                                       \
-        for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
-            if (j < k2) {                                                              \
-                V column = {W2[0][j], W2[1][j], W2[2][j], W2[3][j]};                   \
-                g1 = g1 + dz2[j] * column;                                             \
+    for (;;) {                                                                         \
+        for (i = first; i < first + count; i++) {                                      \
+            const Py_ssize_t row = order != NULL ? (Py_ssize_t)order[ended * n + i] : i; \
+            const T* x = X + row * k0;                                                 \
+            const T* y = Y + row * k2;                                                 \
+            double loss = 0.0;                                                         \
+            /* forward: z = (0 + x[0] W[0]) + x[1] W[1] + ...; then + b */              \
+            z = fnn_splat_##S(0.0);                                                    \
+            for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
+                if (p < k0)                                                            \
+                    z = z + x[p] * W1[p];                                              \
+            a1 = fnn_activation_##S(z + b1, act1);                                     \
+            z = fnn_splat_##S(0.0);                                                    \
+            for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
+                if (p < k1)                                                            \
+                    z = z + a1[p] * W2[p];                                             \
+            a2 = fnn_activation_##S(z + b2, act2);                                     \
+            /* the mse loss and its gradient, 2 (a - y) / k2 */                        \
+            for (j = 0; j < FNN_SMALL_WIDTH; j++)                                      \
+                yv[j] = j < k2 ? y[j] : 0;                                             \
+            d = fnn_to_d_##S(a2 - yv);                  /* (in T, as _kernels.pyx) */  \
+            for (j = 0; j < FNN_SMALL_WIDTH; j++)                                      \
+                if (j < k2)                                                            \
+                    loss = fnn_add_square(loss, d[j]);                                 \
+            sum = sum + loss / (double)k2;                                             \
+            g = fnn_from_d_##S(scale_v * d);                                           \
+            dz2 = fnn_derivative_##S(a2, g, act2);                                     \
+            /* backward: g1[p] = (0 + dz2[0] W2[p, 0]) + dz2[1] W2[p, 1] + ..., with W2  \
+               before its update; then W2 and b2 */                                    \
+            g1 = fnn_splat_##S(0.0);                                                   \
+            for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                    \
+                if (j < k2) {                                                          \
+                    V column = {W2[0][j], W2[1][j], W2[2][j], W2[3][j]};               \
+                    g1 = g1 + dz2[j] * column;                                         \
+                }                                                                      \
             }                                                                          \
+            for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
+                if (p < k1)                                                            \
+                    W2[p] = nlr * (a1[p] * dz2) + W2[p];                               \
+            b2 = nlr * dz2 + b2;                                                       \
+            dz1 = fnn_derivative_##S(a1, g1, act1);                                    \
+            for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
+                if (p < k0)                                                            \
+                    W1[p] = nlr * (x[p] * dz1) + W1[p];                                \
+            b1 = nlr * dz1 + b1;                                                       \
         }                                                                              \
-        for (p = 0; p < FNN_SMALL_WIDTH; p++)                                          \
+        /* every parameter finite? (x - x: 0 for finite x, NaN for NaN and +-inf) */   \
+        bad = 0;                                                                       \
+        for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                        \
+            for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                    \
+                if (p < k0 && j < k1)                                                  \
+                    bad = bad + (W1[p][j] - W1[p][j]);                                 \
+                if (p < k1 && j < k2)                                                  \
+                    bad = bad + (W2[p][j] - W2[p][j]);                                 \
+            }                                                                          \
             if (p < k1)                                                                \
-                W2[p] = nlr * (a1[p] * dz2) + W2[p];                                   \
-        b2 = nlr * dz2 + b2;                                                           \
-        dz1 = fnn_derivative_##S(a1, g1, act1);                                        \
-        for (p = 0; p < FNN_SMALL_WIDTH; p++)                                          \
-            if (p < k0)                                                                \
-                W1[p] = nlr * (x[p] * dz1) + W1[p];                                    \
-        b1 = nlr * dz1 + b1;                                                           \
+                bad = bad + (b1[p] - b1[p]);                                           \
+            if (p < k2)                                                                \
+                bad = bad + (b2[p] - b2[p]);                                           \
+        }                                                                              \
+        if (first + count < n)          /* the epoch goes on */                        \
+            break;                                                                     \
+        epoch_loss = sum / (double)n;                                                  \
+        losses[ended++] = epoch_loss;                                                  \
+        if (!(bad == 0 && epoch_loss - epoch_loss == 0))                               \
+            break;                      /* not kept: the caller restores saved */      \
+        for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                        \
+            for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                    \
+                if (p < k0 && j < k1)                                                  \
+                    saved[p * k1 + j] = W1[p][j];                                      \
+                if (p < k1 && j < k2)                                                  \
+                    saved[W2p - W1p + p * k2 + j] = W2[p][j];                          \
+            }                                                                          \
+            if (p < k1)                                                                \
+                saved[b1p - W1p + p] = b1[p];                                          \
+            if (p < k2)                                                                \
+                saved[b2p - W1p + p] = b2[p];                                          \
+        }                                                                              \
+        if (ended == epochs || epoch_loss < target)                                    \
+            break;                                                                     \
+        sum = 0.0;                                                                     \
+        first = 0;                                                                     \
+        count = n;                                                                     \
     }                                                                                  \
-    /* x - x: 0 for finite x, NaN for NaN and +-inf */                                 \
     for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
         for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
             if (p < k0 && j < k1)                                                      \
-                bad = bad + (W1[p][j] - W1[p][j]);                                     \
+                W1p[p * k1 + j] = W1[p][j];                                            \
             if (p < k1 && j < k2)                                                      \
-                bad = bad + (W2[p][j] - W2[p][j]);                                     \
+                W2p[p * k2 + j] = W2[p][j];                                            \
         }                                                                              \
         if (p < k1)                                                                    \
-            bad = bad + (b1[p] - b1[p]);                                               \
+            b1p[p] = b1[p];                                                            \
         if (p < k2)                                                                    \
-            bad = bad + (b2[p] - b2[p]);                                               \
+            b2p[p] = b2[p];                                                            \
     }                                                                                  \
-    /* written back, and to saved too if every parameter and the total are finite */   \
-    copy = saved != NULL && bad == 0 && total - total == 0 ? saved : params;           \
-    for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
-        for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
-            if (p < k0 && j < k1)                                                      \
-                W1p[p * k1 + j] = copy[p * k1 + j] = W1[p][j];                         \
-            if (p < k1 && j < k2)                                                      \
-                W2p[p * k2 + j] = copy[W2p - W1p + p * k2 + j] = W2[p][j];             \
-        }                                                                              \
-        if (p < k1)                                                                    \
-            b1p[p] = copy[b1p - W1p + p] = b1[p];                                      \
-        if (p < k2)                                                                    \
-            b2p[p] = copy[b2p - W1p + p] = b2[p];                                      \
-    }                                                                                  \
+    *total = sum;                                                                      \
     *finite = bad == 0;                                                                \
-    return total;                                                                      \
+    return ended;                                                                      \
 }
 
 FNN_SMALL_SGD(float, v4f, fnn_v4f)
@@ -541,13 +573,15 @@ FNN_SMALL_SGD(double, v4d, fnn_v4d)
 #else
 /* never called: _train_typed takes these only where FNN_HAVE_V4 */
 #define FNN_SMALL_SGD(T, S)                                                            \
-static double fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2, int act1, \
-        int act2, T lr, T* params, const T* X, const T* Y, const long long* order,     \
-        Py_ssize_t first, Py_ssize_t count, double total, T* saved, int* finite) {     \
+static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,       \
+        int act1, int act2, T lr, T* params, const T* X, const T* Y, Py_ssize_t n,     \
+        const long long* order, Py_ssize_t first, Py_ssize_t count, Py_ssize_t epochs, \
+        double target, double* total, double* losses, T* saved, int* finite) {         \
     (void)k0; (void)k1; (void)k2; (void)act1; (void)act2; (void)lr; (void)params;      \
-    (void)X; (void)Y; (void)order; (void)first; (void)count; (void)total;              \
-    (void)saved; *finite = 0;                                                          \
-    return 0.0 / 0.0;                                                                  \
+    (void)X; (void)Y; (void)n; (void)order; (void)first; (void)count; (void)epochs;    \
+    (void)target; (void)total; (void)losses; (void)saved;                              \
+    *finite = 0;                                                                       \
+    return 0;                                                                          \
 }
 FNN_SMALL_SGD(float, v4f)
 FNN_SMALL_SGD(double, v4d)
