@@ -80,7 +80,7 @@ static inline fnn_v4d fnn_from_bits_v4d(fnn_v4md u) { return (fnn_v4d)u; }
 static inline void fnn_exp_parts_##S(D x, D* scale, D* q) {                           \
     const D low = fnn_splat_##S(-708.0);                                               \
     const D shift = fnn_splat_##S(6755399441055744.0); /* 1.5 2^52: rounds to integers */ \
-    D xc = fnn_sel_##S(x > -708.0, x, low);                                            \
+    D xc = fnn_sel_##S(x < -708.0, low, x);            /* NaN stays NaN */             \
     D n = (xc * 1.4426950408889634 + shift) - shift;                                   \
     /* ln 2 split in two: n * 0.693145751953125 is exact (few mantissa bits) */        \
     D r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-06;                   \
@@ -96,9 +96,8 @@ static inline void fnn_exp_parts_##S(D x, D* scale, D* q) {                     
     D u1 = t1 + r2 * t2;                                                               \
     D u2 = t3 + r2 * t4;                                                               \
     D u3 = t5 + r2 * (t6 + r2 * (1.0 / 6227020800.0));                                 \
-    /* q = r (1 + r/2 + r^2/6 + ...) = e^r - 1, with no cancellation near 0;           \
-       (x - x): NaN survives the clamp */                                              \
-    *q = r * ((u1 + r4 * u2) + r8 * u3) + (x - x);                                     \
+    /* q = r (1 + r/2 + r^2/6 + ...) = e^r - 1, with no cancellation near 0 */         \
+    *q = r * ((u1 + r4 * u2) + r8 * u3);                                               \
     /* 2^n: n + 1023 (in 1..1023, as -708 <= x <= 0) is its biased exponent. It is     \
        read from the low mantissa bits of (n + 1023) + 2^52, with no integer           \
        arithmetic that could wrap (the debug build's overflow checks stay quiet). */   \
@@ -118,19 +117,19 @@ static inline D fnn_expm1_nonpositive_##S(D x) {                                
     return fnn_sel_##S(x < -708.0, fnn_splat_##S(-1.0), (scale - 1.0) + scale * q);   \
 }                                                                                      \
                                                                                        \
-/* stable for every input: exp only ever sees -|z| <= 0; both branches computed        \
-   (a select, not a branch) */                                                         \
+/* 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below: stable for every input, exp only \
+   ever sees -|z| <= 0. The numerator is chosen before the one division (a select, not  \
+   a branch): the shortest chain of dependent operations. */                           \
 static inline D fnn_sigmoid_##S(D z) {                                                 \
     D e = fnn_exp_nonpositive_##S(-fnn_abs_##S(z));                                    \
-    D s = 1.0 / (1.0 + e);                                                             \
-    return fnn_sel_##S(z >= 0, s, e * s);                                              \
+    return fnn_sel_##S(z >= 0, fnn_splat_##S(1.0), e) / (1.0 + e);                     \
 }                                                                                      \
                                                                                        \
-/* tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)): no overflow, exact near 0 */          \
+/* tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)): no overflow, exact near 0; the sign    \
+   chosen before the division */                                                       \
 static inline D fnn_tanh_##S(D z) {                                                    \
     D m = fnn_expm1_nonpositive_##S(-2.0 * fnn_abs_##S(z));                            \
-    D t = -m / (2.0 + m);                                                              \
-    return fnn_sel_##S(z >= 0, t, -t);                                                 \
+    return fnn_sel_##S(z >= 0, -m, m) / (2.0 + m);                                     \
 }
 
 /* f(z) and dA f'(z) (with f'(z) written in terms of a = f(z)) for the activation code
