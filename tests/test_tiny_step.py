@@ -1,7 +1,9 @@
 """The one-sample SGD step of tiny networks (_tiny_sgd_step, e.g. the seed network
-2-2-1) and the register-resident run of two-layer networks at most 4 wide
-(_small_sgd_run): bit for bit what the general step computes, for every activation
-they take, and the general step for everything they do not take."""
+2-2-1): bit for bit what the general step computes, for every activation it takes, and
+the general step for everything it does not take. The register-resident run of
+two-layer networks at most 4 wide (_small_sgd_run) computes each next sample's
+first-layer pre-activation algebraically (W1 x' + b1 - lr (x . x' + 1) dz1): the same
+values up to rounding, the same epochs, stops and counters."""
 import numpy as np
 import pytest
 
@@ -29,6 +31,15 @@ NETWORKS = [
 ]
 
 
+def _close_runs(actual, expected, dtype):
+    """Two training runs that differ in rounding only: float32's drift over a few
+    epochs of updates is larger than a single kernel's."""
+    if dtype == np.float32:
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    else:
+        assert_close(actual, expected, dtype)
+
+
 def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=9,
            small=True, shuffled=False):
     rng = np.random.default_rng(11)
@@ -52,15 +63,17 @@ def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda n: "-".join(map(str, n[0])))
 def test_the_tiny_and_small_steps_compute_what_the_general_step_computes(dtype, network,
                                                                           shuffled):
-    """The register-resident run (two layers at most 4 wide), the tiny step (the run
-    switched off) and the general step (both off): the same numbers."""
+    """The tiny step (the register-resident run switched off) and the general step
+    (both off): the same numbers; the run (two layers at most 4 wide): the same up to
+    rounding."""
     sizes, activations = network
     general = _train(dtype, sizes, activations, False, shuffled=shuffled)
-    for small in (True, False):
-        params, losses = _train(dtype, sizes, activations, True, small=small,
-                                shuffled=shuffled)
-        np.testing.assert_array_equal(params, general[0])
-        np.testing.assert_array_equal(losses, general[1])
+    params, losses = _train(dtype, sizes, activations, True, small=False, shuffled=shuffled)
+    np.testing.assert_array_equal(params, general[0])
+    np.testing.assert_array_equal(losses, general[1])
+    params, losses = _train(dtype, sizes, activations, True, shuffled=shuffled)
+    _close_runs(params, general[0], dtype)
+    _close_runs(losses, general[1], dtype)
 
 
 def test_the_small_run_keeps_non_finite_values_and_restores_the_epoch(dtype):
@@ -81,7 +94,7 @@ def test_the_small_run_keeps_non_finite_values_and_restores_the_epoch(dtype):
             K._set_small_steps(previous)
         runs.append((params, losses))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][1] == runs[1][1] == (1, K.STOP_DIVERGED)
     np.testing.assert_array_equal(runs[0][0], make(np.random.default_rng(6),
                                                    R.parameter_offsets(sizes)[-1], dtype))
 
@@ -148,8 +161,8 @@ def _reference_run(X, Y, start, sizes, activations, order):
 @pytest.mark.parametrize("learning_rate", [0.02, 0.1, 0.5, 3.0, 1e20])
 def test_the_small_run_diverges_where_the_general_step_does(dtype, learning_rate):
     """Learning rates from stable to overflowing in the first epoch or in a later one
-    (0.5: the second; identity layers grow without bound): the same losses and the same
-    parameters, restored to the start of the epoch that diverged."""
+    (0.5: the second; identity layers grow without bound): the same epochs, losses and
+    parameters (up to rounding), restored to the start of the epoch that diverged."""
     sizes, activations = [3, 4, 2], ["identity", "identity"]
     rng = np.random.default_rng(8)
     X, Y = make(rng, (9, 3), dtype, -2.0, 2.0), make(rng, (9, 2), dtype)
@@ -166,8 +179,9 @@ def test_the_small_run_diverges_where_the_general_step_does(dtype, learning_rate
             K._set_small_steps(previous)
         runs.append((ran, params, losses))
     assert runs[0][0] == runs[1][0]
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
-    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    _close_runs(runs[0][1], runs[1][1], dtype)
+    ran = runs[0][0][0]
+    _close_runs(runs[0][2][:ran], runs[1][2][:ran], dtype)
     assert np.all(np.isfinite(runs[0][1]))
 
 
@@ -176,8 +190,9 @@ def test_the_small_run_diverges_where_the_general_step_does(dtype, learning_rate
 def test_the_small_run_stops_counts_and_records_as_the_general_step(dtype, target_loss,
                                                                      schedule):
     """Whole epochs in one call of the register-resident run (constant rate) or one per
-    call (a schedule): the same epochs run, stop reason, losses, rates, counters and
-    parameters as the tiny step, shuffled, with the counters of an earlier fit."""
+    call (a schedule): the same epochs run, stop reason, rates and counters as the tiny
+    step, shuffled, with the counters of an earlier fit; losses and parameters the same
+    up to rounding."""
     sizes, activations = [2, 3, 1], ["tanh", "sigmoid"]
     rng = np.random.default_rng(9)
     X, Y = make(rng, (5, 2), dtype), make(rng, (5, 1), dtype, 0.0, 1.0)
@@ -199,7 +214,32 @@ def test_the_small_run_stops_counts_and_records_as_the_general_step(dtype, targe
             K._set_small_steps(previous)
         runs.append((result, params, counters, losses, rates))
     assert runs[0][0] == runs[1][0]
-    for got, expected in zip(runs[0][1:], runs[1][1:]):
-        np.testing.assert_array_equal(got, expected)
     ran = runs[0][0][0]
+    for got, expected in zip(runs[0][2:], runs[1][2:]):     # counters, losses, rates
+        np.testing.assert_array_equal(got[ran:], expected[ran:])
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    np.testing.assert_array_equal(runs[0][4], runs[1][4])
+    _close_runs(runs[0][1], runs[1][1], dtype)
+    _close_runs(runs[0][3], runs[1][3], dtype)
     assert (ran < 40) == (target_loss == 0.2 or target_loss == 10.0)
+
+
+def test_the_small_run_does_not_depend_on_how_epochs_are_split_in_calls(dtype):
+    """Each epoch of the register-resident run starts afresh: six epochs in one call and
+    in calls of 1, 2 and 3 give the same numbers bit for bit."""
+    sizes, activations = [2, 2, 1], ["sigmoid", "sigmoid"]
+    rng = np.random.default_rng(10)
+    X, Y = make(rng, (4, 2), dtype), make(rng, (4, 1), dtype, 0.0, 1.0)
+    start = make(rng, R.parameter_offsets(sizes)[-1], dtype)
+    results = []
+    for split in ([6], [1, 2, 3], [3, 3]):
+        params, losses = start.copy(), []
+        for epochs in split:
+            out = np.empty(epochs)
+            K.train_epochs(X, Y, params, sizes, activations, "mse", 1, epochs,
+                           learning_rate=0.5, losses_out=out)
+            losses.extend(out)
+        results.append((params, losses))
+    for params, losses in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(losses, results[0][1])

@@ -41,6 +41,8 @@ static inline double fnn_to_d_d(double x) { return x; }
 static inline float fnn_from_d_f(double x) { return (float)x; }
 static inline double fnn_from_d_d(double x) { return x; }
 static inline double fnn_abs_d(double x) { return fabs(x); }
+/* x < low ? low : x (NaN stays NaN): maxsd */
+static inline double fnn_floor_at_d(double x, double low) { return x < low ? low : x; }
 static inline uint64_t fnn_bits_d(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double fnn_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
@@ -68,6 +70,15 @@ static inline fnn_v4d fnn_from_d_v4d(fnn_v4d x) { return x; }
 static inline fnn_v4d fnn_abs_v4d(fnn_v4d x) {
     return (fnn_v4d)((fnn_v4md)x & 0x7fffffffffffffffLL);
 }
+static inline fnn_v4d fnn_floor_at_v4d(fnn_v4d x, double low) {
+#  if defined(__AVX__) && !defined(__clang__)
+    /* max(low, x) is low where low > x, else x (NaN too): one instruction, where the
+       select is a compare and a blend on the chain of dependent operations */
+    return __builtin_ia32_maxpd256(fnn_splat_v4d(low), x);
+#  else
+    return fnn_sel_v4d(x < low, fnn_splat_v4d(low), x);
+#  endif
+}
 static inline fnn_v4md fnn_bits_v4d(fnn_v4d x) { return (fnn_v4md)x; }
 static inline fnn_v4d fnn_from_bits_v4d(fnn_v4md u) { return (fnn_v4d)u; }
 #else
@@ -78,9 +89,8 @@ static inline fnn_v4d fnn_from_bits_v4d(fnn_v4md u) { return (fnn_v4d)u; }
 #define FNN_EXPONENTIALS(D, S)                                                        \
 /* e^x = scale * (1 + q), scale = 2^n exactly, for -708 <= x <= 0 (NaN: q NaN) */      \
 static inline void fnn_exp_parts_##S(D x, D* scale, D* q) {                           \
-    const D low = fnn_splat_##S(-708.0);                                               \
     const D shift = fnn_splat_##S(6755399441055744.0); /* 1.5 2^52: rounds to integers */ \
-    D xc = fnn_sel_##S(x < -708.0, low, x);            /* NaN stays NaN */             \
+    D xc = fnn_floor_at_##S(x, -708.0);                /* NaN stays NaN */             \
     D n = (xc * 1.4426950408889634 + shift) - shift;                                   \
     /* ln 2 split in two: n * 0.693145751953125 is exact (few mantissa bits) */        \
     D r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-06;                   \

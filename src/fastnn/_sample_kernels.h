@@ -452,10 +452,13 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
     T* W2p = b1p + k1;                                                                 \
     T* b2p = W2p + k1 * k2;                                                            \
     V W1[FNN_SMALL_WIDTH], W2[FNN_SMALL_WIDTH], b1, b2, yv, z, a1, a2, g, g1, dz1, dz2; \
+    V z1 = fnn_splat_##S(0.0), z1_next = z1, base = z1;                                \
     fnn_v4d d, scale_v;                                                                \
     const double scale = 2.0 / (1.0 * (double)k2);     /* the mse gradient's */        \
     const T nlr = -lr;                                                                 \
-    Py_ssize_t i, j, p, ended = 0;                                                     \
+    T c = 0;                                                                           \
+    Py_ssize_t i, j, p, ended = 0, next;                                               \
+    int have_next = 0;                                                                 \
     double sum = *total, epoch_loss;                                                   \
     T bad;                                                                             \
     for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
@@ -472,13 +475,38 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
             const Py_ssize_t row = order != NULL ? (Py_ssize_t)order[ended * n + i] : i; \
             const T* x = X + row * k0;                                                 \
             const T* y = Y + row * k2;                                                 \
+            const T* xn;                                                               \
             double loss = 0.0;                                                         \
-            /* forward: z = (0 + x[0] W[0]) + x[1] W[1] + ...; then + b */              \
-            z = fnn_splat_##S(0.0);                                                    \
-            for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
-                if (p < k0)                                                            \
-                    z = z + x[p] * W1[p];                                              \
-            a1 = fnn_activation_##S(z + b1, act1);                                     \
+            /* forward: z1 = ((0 + x[0] W[0]) + x[1] W[1] + ...) + b, or as the last     \
+               step left it */                                                         \
+            if (have_next) {                                                           \
+                z1 = z1_next;                                                          \
+            } else {                                                                   \
+                z = fnn_splat_##S(0.0);                                                \
+                for (p = 0; p < FNN_SMALL_WIDTH; p++)                                  \
+                    if (p < k0)                                                        \
+                        z = z + x[p] * W1[p];                                          \
+                z1 = z + b1;                                                           \
+            }                                                                          \
+            /* the next sample's in this call and epoch, if any: its z1 with W1 and b1  \
+               before this step's update, and the update's share. (Each epoch starts    \
+               afresh: results do not depend on how a fit's epochs are split in calls.) */ \
+            have_next = i + 1 < first + count;                                         \
+            if (have_next) {                                                           \
+                next = order != NULL ? (Py_ssize_t)order[ended * n + i + 1] : i + 1;   \
+                xn = X + next * k0;                                                    \
+                z = fnn_splat_##S(0.0);                                                \
+                c = 0;                                                                 \
+                for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                \
+                    if (p < k0) {                                                      \
+                        z = z + xn[p] * W1[p];                                         \
+                        c = c + xn[p] * x[p];                                          \
+                    }                                                                  \
+                }                                                                      \
+                base = z + b1;                                                         \
+                c = lr * (c + 1);                                                      \
+            }                                                                          \
+            a1 = fnn_activation_##S(z1, act1);                                         \
             z = fnn_splat_##S(0.0);                                                    \
             for (p = 0; p < FNN_SMALL_WIDTH; p++)                                      \
                 if (p < k1)                                                            \
@@ -512,6 +540,9 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
                 if (p < k0)                                                            \
                     W1[p] = nlr * (x[p] * dz1) + W1[p];                                \
             b1 = nlr * dz1 + b1;                                                       \
+            /* the next z1 = W1' xn + b1' with W1' = W1 - lr x dz1 and b1' = b1 - lr dz1:  \
+               (W1 xn + b1) - lr (x . xn + 1) dz1, a step's longest chain shortened */  \
+            z1_next = base - c * dz1;                                                  \
         }                                                                              \
         /* every parameter finite? (x - x: 0 for finite x, NaN for NaN and +-inf) */   \
         bad = 0;                                                                       \
