@@ -161,8 +161,8 @@ static inline T fnn_activation_##S(T z, int act) {                              
 }                                                                                      \
                                                                                        \
 static inline T fnn_derivative_##S(T a, T da, int act) {                               \
-    if (act == FNN_SIGMOID)                                                            \
-        return da * a * (fnn_splat_##S(1.0) - a);                                      \
+    if (act == FNN_SIGMOID)         /* f' first: dA is the last to be known */          \
+        return da * (a * (fnn_splat_##S(1.0) - a));                                    \
     if (act == FNN_TANH)                                                               \
         return da * (fnn_splat_##S(1.0) - a * a);                                      \
     if (act == FNN_RELU)                                                               \

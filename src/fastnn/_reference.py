@@ -39,7 +39,7 @@ _FORWARD = {
 # f'(z) * dA, written in terms of the forward output a = f(z)
 _BACKWARD = {
     "identity": lambda a, da: da,
-    "sigmoid": lambda a, da: da * a * (1 - a),
+    "sigmoid": lambda a, da: da * (a * (1 - a)),
     "tanh": lambda a, da: da * (1 - a * a),
     "relu": lambda a, da: np.where(a > 0, da, 0),
     "leaky_relu": lambda a, da: np.where(a > 0, da, LEAKY_RELU_SLOPE * da),
