@@ -48,8 +48,10 @@ static inline double fnn_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, 8); 
 
 #if defined(__GNUC__)
 #  define FNN_HAVE_V4 1
+#  if !defined(__clang__)
 /* (static inline: every call is inlined, no ABI is involved) */
-#  pragma GCC diagnostic ignored "-Wpsabi"
+#    pragma GCC diagnostic ignored "-Wpsabi"
+#  endif
 typedef float fnn_v4f __attribute__((vector_size(16)));
 typedef double fnn_v4d __attribute__((vector_size(32)));
 /* masks (what comparisons give) and bits */

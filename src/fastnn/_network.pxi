@@ -356,7 +356,8 @@ cdef inline Py_ssize_t _small_sgd_run(Engine* e, const floating* X, const floati
     parameters held in registers throughout: samples first .. first + count - 1 of the
     epoch under way, then (if they end it) up to epochs - 1 whole epochs more, stopping
     after an epoch that is not finite or is below target; returns the epochs ended.
-    The same numbers bit for bit (see fnn_small_sgd in _sample_kernels.h)."""
+    The same numbers as _tiny_sgd_step up to rounding (see fnn_small_sgd in
+    _sample_kernels.h)."""
     cdef Py_ssize_t ended = 0
     if floating is float:
         ended = _small_sgd_f(e.sizes[0], e.sizes[1], e.sizes[2], e.codes[0], e.codes[1],
