@@ -139,6 +139,41 @@ cdef inline double _sum(const floating* z, Py_ssize_t n) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
+cdef extern from *:
+    """
+    #if FNN_HAVE_V4
+    /* out[i] := f(z[i]) four at a time in the vector form (the tail padded with 0) */
+    static void fnn_activate_by_vectors(const double* z, Py_ssize_t n, int act, double* out) {
+        Py_ssize_t i, j;
+        for (i = 0; i < n; i += 4) {
+            fnn_v4d v = {0, 0, 0, 0}, a;
+            for (j = 0; j < 4 && i + j < n; j++)
+                v[j] = z[i + j];
+            a = fnn_activation_v4d(v, act);
+            for (j = 0; j < 4 && i + j < n; j++)
+                out[i + j] = a[j];
+        }
+    }
+    #endif
+    """
+    void _activate_by_vectors_c "fnn_activate_by_vectors"(const double* z, Py_ssize_t n,
+                                                           int act, double* out) noexcept nogil
+
+
+def _activate_by_vectors(z, activation):
+    """f(z) for a 1-d float64 array, in the 4-lane vector form of the small networks'
+    step (tests only; None where the compiler has no vector types)."""
+    cdef int code = _activation_code(activation, False)
+    if not FNN_HAVE_V4:
+        return None
+    cdef cnp.ndarray a = np.ascontiguousarray(z, np.float64).reshape(-1)
+    cdef cnp.ndarray out = np.empty_like(a)
+    if a.shape[0]:
+        _activate_by_vectors_c(<const double*>cnp.PyArray_DATA(a), a.shape[0], code,
+                               <double*>cnp.PyArray_DATA(out))
+    return out
+
+
 cdef inline floating _activation_value(floating z, int activation) noexcept nogil:
     """f(z) (identity for codes without a per-value form)."""
     if floating is float:
