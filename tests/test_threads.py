@@ -235,3 +235,23 @@ def test_overlapping_limits_of_different_counts_restore_blas_when_the_last_ends(
         assert set(_blas_threads()) == {2}
         with threads.limit(None):
             assert set(_blas_threads()) == {2}
+
+
+@pytest.mark.parametrize("sizes, options, expected", [
+    ([2, 2, 1], {}, None),                                        # no product reaches BLAS
+    ([2, 2, 1], {"validation_data": "train"}, 1),                 # a validation pass may
+    ([2, 2, 1], {"metrics": ["accuracy"]}, 1),
+    ([16, 8, 4], {}, 1),                                          # 16 x 8 = 128 >= 100
+], ids=["tiny", "tiny-validation", "tiny-accuracy", "larger"])
+def test_fit_limits_blas_threads_only_where_blas_may_run(monkeypatch, sizes, options, expected):
+    from fastnn import threads as blas_threads
+    seen = []
+    real = blas_threads.limit
+    monkeypatch.setattr(blas_threads, "limit", lambda n: seen.append(n) or real(n))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, sizes[0])), rng.integers(0, 2, 20)
+    if options.get("validation_data") == "train":
+        options = dict(options, validation_data=(X, y))
+    net = Network(sizes[:-1] + [1], seed=0)
+    net.fit(X, y, epochs=2, batch_size=1, **options)
+    assert seen == [expected]

@@ -268,6 +268,12 @@ cdef Py_ssize_t _blas_threshold = 100
 cdef Py_ssize_t _small_batch = 1
 
 
+def blas_threshold():
+    """Products of fewer multiply-adds than this never reach BLAS (fastnn's own loops take
+    them)."""
+    return _blas_threshold
+
+
 def _set_product_path(Py_ssize_t threshold, Py_ssize_t small_batch):
     """Set the small-kernels/BLAS rule (fastnn._dispatch at import; tests and measurements).
 

@@ -768,11 +768,13 @@ def train_epochs(X, Y, params, layer_sizes, activations, loss, batch_size, epoch
         if order_a.size and (order_a.min() < 0 or order_a.max() >= n):
             raise ValueError(f"order must hold sample indices in [0, {n})")
     cdef cnp.ndarray C
+    cdef const long long* c
     if counters is None:
         C = np.zeros(3, np.int64)
     else:
         C = _output(counters, "counters", cnp.NPY_INT64, 0, 3, 1, False)
-        if C.min() < 0:
+        c = <const long long*>cnp.PyArray_DATA(C)      # (C.min(): ~1 us a call)
+        if c[0] < 0 or c[1] < 0 or c[2] < 0:
             raise ValueError(f"counters must hold [step, epoch, samples] >= 0, got {counters}")
     cdef cnp.ndarray losses = _output(losses_out, "losses_out", cnp.NPY_FLOAT64, 0,
                                       losses_out.shape[0] if losses_out is not None

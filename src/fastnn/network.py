@@ -385,8 +385,8 @@ class Network:
         if chosen.name == "rprop" and batch_size < X.shape[0]:
             raise ValueError(f"optimizer 'rprop' needs full batches: batch_size=None (or >= "
                              f"the {X.shape[0]} samples), got batch_size={batch_size}")
-        threads = blas_threads.choose(blas_threads.check(threads),
-                                      blas_threads.largest_product(self._sizes, batch_size))
+        largest = blas_threads.largest_product(self._sizes, batch_size)
+        threads = blas_threads.choose(blas_threads.check(threads), largest)
         callbacks = _callbacks(callbacks)
         if patience is not None:
             callbacks.insert(0, EarlyStopping(patience, min_delta))
@@ -408,6 +408,9 @@ class Network:
             else self._validation_loss(validation_data, loss),
             accuracy=self._training_accuracy(X, Y, metrics),
             callbacks=callbacks)
+        if largest < kernels.blas_threshold() and plan.validation is None \
+                and plan.accuracy is None and not plan.callbacks:
+            threads = None      # nothing in this fit calls BLAS: its threads are left alone
         with self._lock:
             state = self._state
             if state is None or state.optimizer.settings() != chosen.settings():

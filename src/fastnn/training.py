@@ -332,11 +332,11 @@ def _plateau_state(plan, state):
 
 def progress_callback(verbose):
     """The ProgressBar for fit's ``verbose`` (None for False); ValueError for bad values."""
+    if verbose is False or verbose is None or verbose == 0 and not isinstance(verbose, bool):
+        return None
     from .callbacks import ProgressBar
     if verbose is True:
         return ProgressBar()
-    if verbose is False or verbose is None or verbose == 0 and not isinstance(verbose, bool):
-        return None
     if isinstance(verbose, int) and not isinstance(verbose, bool) and verbose > 0:
         return ProgressBar(every=verbose, live=False)
     raise ValueError(f"verbose must be True, False or a number of epochs > 0, got {verbose!r}")
