@@ -449,7 +449,22 @@ FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)
  * only (FNN_HAVE_V4). */
 #define FNN_SMALL_WIDTH 4
 #if FNN_HAVE_V4
-#define FNN_SMALL_SGD(T, S, V)                                                         \
+/* the registers back into fastnn's layout at dst (W1, b1, W2, b2) */
+#define FNN_SMALL_STORE(dst, W1, W2, b1, b2)                                           \
+    for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
+        for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
+            if (p < k0 && j < k1)                                                      \
+                (dst)[p * k1 + j] = (W1)[p][j];                                        \
+            if (p < k1 && j < k2)                                                      \
+                (dst)[W2p - W1p + p * k2 + j] = (W2)[p][j];                            \
+        }                                                                              \
+        if (p < k1)                                                                    \
+            (dst)[b1p - W1p + p] = (b1)[p];                                            \
+        if (p < k2)                                                                    \
+            (dst)[b2p - W1p + p] = (b2)[p];                                            \
+    }
+
+#define FNN_SMALL_SGD(T, S, V, M)                                                      \
 static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,       \
         int act1, int act2, T lr, T* params, const T* X, const T* Y, Py_ssize_t n,     \
         const long long* order, Py_ssize_t first, Py_ssize_t count, Py_ssize_t epochs, \
@@ -459,6 +474,9 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
     T* W2p = b1p + k1;                                                                 \
     T* b2p = W2p + k1 * k2;                                                            \
     V W1[FNN_SMALL_WIDTH], W2[FNN_SMALL_WIDTH], b1, b2, yv, z, a1, a2, g, g1, dz1, dz2; \
+    V kept_W1[FNN_SMALL_WIDTH], kept_W2[FNN_SMALL_WIDTH], kept_b1, kept_b2;            \
+    M mask1, mask2, acc;                                                               \
+    int kept = 0, finite_now = 1;                                                      \
     V z1 = fnn_splat_##S(0.0), z1_next = z1, base = z1;                                \
     fnn_v4d d, scale_v;                                                                \
     const double scale = 2.0 / (1.0 * (double)k2);     /* the mse gradient's */        \
@@ -467,7 +485,6 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
     Py_ssize_t i, j, p, ended = 0, next;                                               \
     int have_next = 0;                                                                 \
     double sum = *total, epoch_loss;                                                   \
-    T bad;                                                                             \
     for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
         for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
             W1[p][j] = p < k0 && j < k1 ? W1p[p * k1 + j] : 0;                         \
@@ -476,6 +493,8 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
         b1[p] = p < k1 ? b1p[p] : 0;                                                   \
         b2[p] = p < k2 ? b2p[p] : 0;                                                   \
         scale_v[p] = p < k2 ? scale : 0;                                               \
+        mask1[p] = p < k1 ? -1 : 0;                                                    \
+        mask2[p] = p < k2 ? -1 : 0;                                                    \
     }                                                                                  \
     for (;;) {                                                                         \
         for (i = first; i < first + count; i++) {                                      \
@@ -551,63 +570,46 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
                (W1 xn + b1) - lr (x . xn + 1) dz1, a step's longest chain shortened */  \
             z1_next = base - c * dz1;                                                  \
         }                                                                              \
-        /* every parameter finite? (x - x: 0 for finite x, NaN for NaN and +-inf) */   \
-        bad = 0;                                                                       \
+        /* every parameter finite? x - x is +0 (no bit set) for finite x, NaN for NaN   \
+           and +-inf; lanes past a width are masked off */                             \
+        acc = (M)(b1 - b1) & mask1;                                                    \
+        acc = acc | ((M)(b2 - b2) & mask2);                                            \
         for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                        \
-            for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                    \
-                if (p < k0 && j < k1)                                                  \
-                    bad = bad + (W1[p][j] - W1[p][j]);                                 \
-                if (p < k1 && j < k2)                                                  \
-                    bad = bad + (W2[p][j] - W2[p][j]);                                 \
-            }                                                                          \
+            if (p < k0)                                                                \
+                acc = acc | ((M)(W1[p] - W1[p]) & mask1);                              \
             if (p < k1)                                                                \
-                bad = bad + (b1[p] - b1[p]);                                           \
-            if (p < k2)                                                                \
-                bad = bad + (b2[p] - b2[p]);                                           \
+                acc = acc | ((M)(W2[p] - W2[p]) & mask2);                              \
         }                                                                              \
+        finite_now = (acc[0] | acc[1] | acc[2] | acc[3]) == 0;                         \
         if (first + count < n)          /* the epoch goes on */                        \
             break;                                                                     \
         epoch_loss = sum / (double)n;                                                  \
         losses[ended++] = epoch_loss;                                                  \
-        if (!(bad == 0 && epoch_loss - epoch_loss == 0))                               \
+        if (!(finite_now && epoch_loss - epoch_loss == 0))                             \
             break;                      /* not kept: the caller restores saved */      \
-        for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                        \
-            for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                    \
-                if (p < k0 && j < k1)                                                  \
-                    saved[p * k1 + j] = W1[p][j];                                      \
-                if (p < k1 && j < k2)                                                  \
-                    saved[W2p - W1p + p * k2 + j] = W2[p][j];                          \
-            }                                                                          \
-            if (p < k1)                                                                \
-                saved[b1p - W1p + p] = b1[p];                                          \
-            if (p < k2)                                                                \
-                saved[b2p - W1p + p] = b2[p];                                          \
+        for (p = 0; p < FNN_SMALL_WIDTH; p++) {     /* kept: copied (to saved at the end) */ \
+            kept_W1[p] = W1[p];                                                        \
+            kept_W2[p] = W2[p];                                                        \
         }                                                                              \
+        kept_b1 = b1;                                                                  \
+        kept_b2 = b2;                                                                  \
+        kept = 1;                                                                      \
         if (ended == epochs || epoch_loss < target)                                    \
             break;                                                                     \
         sum = 0.0;                                                                     \
         first = 0;                                                                     \
         count = n;                                                                     \
     }                                                                                  \
-    for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                            \
-        for (j = 0; j < FNN_SMALL_WIDTH; j++) {                                        \
-            if (p < k0 && j < k1)                                                      \
-                W1p[p * k1 + j] = W1[p][j];                                            \
-            if (p < k1 && j < k2)                                                      \
-                W2p[p * k2 + j] = W2[p][j];                                            \
-        }                                                                              \
-        if (p < k1)                                                                    \
-            b1p[p] = b1[p];                                                            \
-        if (p < k2)                                                                    \
-            b2p[p] = b2[p];                                                            \
-    }                                                                                  \
+    FNN_SMALL_STORE(params, W1, W2, b1, b2);                                           \
+    if (kept)                                                                          \
+        FNN_SMALL_STORE(saved, kept_W1, kept_W2, kept_b1, kept_b2);                    \
     *total = sum;                                                                      \
-    *finite = bad == 0;                                                                \
+    *finite = finite_now;                                                              \
     return ended;                                                                      \
 }
 
-FNN_SMALL_SGD(float, v4f, fnn_v4f)
-FNN_SMALL_SGD(double, v4d, fnn_v4d)
+FNN_SMALL_SGD(float, v4f, fnn_v4f, fnn_v4mf)
+FNN_SMALL_SGD(double, v4d, fnn_v4d, fnn_v4md)
 #else
 /* never called: _train_typed takes these only where FNN_HAVE_V4 */
 #define FNN_SMALL_SGD(T, S)                                                            \
