@@ -113,3 +113,12 @@ def test_loss_functions_take_lists_bools_and_ints(loss):
     assert np.isfinite(loss([[1, 0]], [[0.75, 0.25]]))
     assert np.isfinite(loss(np.array([[True, False]]), np.array([[1, 0]], np.int8)))
     assert fastnn.losses.mse([1, 0, 0, 1], [0, 0, 0, 0]) == 0.5
+
+
+@pytest.mark.parametrize("labels", [[np.inf, 1.0], [np.nan, 0.0], [0.5, 1.0]])
+def test_labels_that_are_not_whole_numbers_are_named_without_a_warning(labels):
+    # inf and NaN labels once raised NumPy's "invalid value encountered in remainder"
+    net = Network([3, 2, 2], output="softmax", seed=0)
+    with pytest.raises(ValueError, match=r"y as class labels must be integers in \[0, 2\), "
+                                         r"got (inf|nan|0\.5), which is not an integer"):
+        net.fit(np.zeros((2, 3)), np.array(labels), epochs=1)

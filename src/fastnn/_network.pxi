@@ -556,6 +556,13 @@ cdef class _Workspace:
     cdef char* grad_a
     cdef char* grad_b
     cdef double* sums
+    # training only (training_buffers): the epoch's start (parameters, optimizer state),
+    # restored when it diverges or is interrupted, and the gathered batch; each its own
+    # allocation (so that the sanitizer build sees each buffer's bounds)
+    cdef char* saved
+    cdef char* saved_state
+    cdef char* x_batch
+    cdef char* y_batch
 
     def __cinit__(self, cnp.ndarray sizes, Py_ssize_t batch_size, Py_ssize_t itemsize):
         # sizes: the int64 array of _check_network
@@ -587,8 +594,24 @@ cdef class _Workspace:
             self.offsets[l + 1] = self.offsets[l] + s[l] * s[l + 1] + s[l + 1]
             self.act_offsets[l + 1] = self.act_offsets[l] + s[l + 1] * batch_size
 
+    cdef int training_buffers(self, Py_ssize_t n_params, Py_ssize_t n_state,
+                              Py_ssize_t x_values, Py_ssize_t y_values,
+                              Py_ssize_t itemsize) except -1:
+        self.saved = <char*>malloc(max(1, n_params * itemsize))
+        self.saved_state = <char*>malloc(max(1, n_state * itemsize))
+        self.x_batch = <char*>malloc(max(1, x_values * itemsize))
+        self.y_batch = <char*>malloc(max(1, y_values * itemsize))
+        if (self.saved == NULL or self.saved_state == NULL or self.x_batch == NULL
+                or self.y_batch == NULL):
+            raise MemoryError()
+        return 0
+
     def __dealloc__(self):
         free(self.memory)
+        free(self.saved)
+        free(self.saved_state)
+        free(self.x_batch)
+        free(self.y_batch)
 
     cdef void fill(self, Engine* e, const long long* sizes, const int* codes, int kind):
         e.sizes, e.codes, e.kind = sizes, codes, kind
@@ -840,10 +863,13 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                        and _chained_steps_enabled and sizes[0] * sizes[1] >= _TINY_PRODUCT
                        and _one_sample_path(sizes[0], sizes[1], _small_batch))
     # the epoch's start, restored when it diverges or is interrupted; the gathered batch
-    cdef floating[::1] saved = np.empty(n_params, dtype)
-    cdef floating[::1] saved_state = np.empty(n_state, dtype)
-    cdef floating[::1] x_batch = np.empty(batch_size * n_in, dtype)
-    cdef floating[::1] y_batch = np.empty(batch_size * n_out, dtype)
+    # (plain allocations: four arrays and their memoryviews took ~2 us of each call)
+    work.training_buffers(n_params, n_state, batch_size * n_in, batch_size * n_out,
+                          sizeof(floating))
+    cdef floating* saved = <floating*>work.saved
+    cdef floating* saved_state = <floating*>work.saved_state
+    cdef floating* x_batch = <floating*>work.x_batch
+    cdef floating* y_batch = <floating*>work.y_batch
     cdef long long[:, ::1] order = order_a if order_a is not None else None
     cdef const long long* epoch_order
     cdef Py_ssize_t epoch = 0, epochs_run = 0, work_done = 0, start, rows, i, j
@@ -864,9 +890,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             # (_small_sgd_run copies them at the end of each epoch it keeps: see
             # _sample_kernels.h)
             if not e.small or epoch == 0:
-                memcpy(&saved[0], &params[0], n_params * sizeof(floating))
+                memcpy(saved, &params[0], n_params * sizeof(floating))
             if n_state:
-                memcpy(&saved_state[0], &state[0], n_state * sizeof(floating))
+                memcpy(saved_state, &state[0], n_state * sizeof(floating))
             if not constant:
                 e.opt.learning_rate = _scheduled_rate(schedule, sched, optimizer.learning_rate,
                                                       epoch0 + epoch, samples0 + epoch * n)
@@ -883,7 +909,7 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                     ended = _small_sgd_run(&e, &X[0, 0], &Y[0, 0], n, epoch_order, start,
                                            rows, min(epochs - epoch, small_epochs)
                                            if constant and rows == n else 1, target_loss,
-                                           &total, &losses[epoch], &params[0], &saved[0],
+                                           &total, &losses[epoch], &params[0], saved,
                                            &small_finite)
                     if ended > 1:
                         if record_rates:
@@ -902,7 +928,7 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                                 x_batch[i * n_in + j] = X[epoch_order[start + i], j]
                             for j in range(n_out):
                                 y_batch[i * n_out + j] = Y[epoch_order[start + i], j]
-                        xb, yb = &x_batch[0], &y_batch[0]
+                        xb, yb = x_batch, y_batch
                     else:
                         xb, yb = &X[start, 0], &Y[start, 0]
                     if rows == 1 and e.tiny:
@@ -923,9 +949,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
                         interrupted = 1
                         break
             if interrupted:
-                memcpy(&params[0], &saved[0], n_params * sizeof(floating))
+                memcpy(&params[0], saved, n_params * sizeof(floating))
                 if n_state:
-                    memcpy(&state[0], &saved_state[0], n_state * sizeof(floating))
+                    memcpy(&state[0], saved_state, n_state * sizeof(floating))
                 stop = _STOP_INTERRUPTED
                 break
             epoch_loss = total / n
@@ -934,9 +960,9 @@ cdef tuple _train_typed(const floating[:, ::1] X, const floating[:, ::1] Y, floa
             # NaN or inf loss, or the last updates of the epoch overflowed the parameters
             params_finite = small_finite != 0 if e.small else _all_finite(&params[0], n_params)
             if not (epoch_loss - epoch_loss == 0) or not params_finite:
-                memcpy(&params[0], &saved[0], n_params * sizeof(floating))
+                memcpy(&params[0], saved, n_params * sizeof(floating))
                 if n_state:
-                    memcpy(&state[0], &saved_state[0], n_state * sizeof(floating))
+                    memcpy(&state[0], saved_state, n_state * sizeof(floating))
                 stop = _STOP_DIVERGED
                 break
             committed_step = e.opt.step         # the epoch is committed

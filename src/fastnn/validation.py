@@ -56,16 +56,23 @@ def as_samples(X, n_features, dtype, name="X"):
     return _converted(array, None, dtype, name), single
 
 
+def _integral(values):
+    """Where values are whole numbers (False for NaN and infinities, without a warning)."""
+    with np.errstate(invalid="ignore"):
+        return np.equal(np.mod(values, 1), 0)
+
+
 def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X"):
     """y as a C-contiguous (n_samples, n_outputs) array; class labels one-hot for 'cce'."""
     _refuse_labels_of_other_types(y, loss, n_outputs, name)
     array = real_array(y, name)
     if loss == "cce" and array.ndim == 1 and n_outputs > 1:
         labels = array
-        if not np.all(np.equal(np.mod(labels, 1), 0)):
-            odd = labels[np.not_equal(np.mod(labels, 1), 0)][0]
+        integral = _integral(labels)
+        if not np.all(integral):
+            odd = labels[~integral][0]
             raise ValueError(f"{name} as class labels must be integers in [0, {n_outputs}), "
-                             f"got {odd!r}, which is not an integer")
+                             f"got {float(odd)!r}, which is not an integer")
         if labels.min(initial=0) < 0 or labels.max(initial=0) >= n_outputs:
             raise ValueError(f"{name} as class labels must be integers in [0, {n_outputs}), "
                              f"got values from {labels.min()} to {labels.max()}")
@@ -77,7 +84,7 @@ def as_targets(y, n_samples, n_outputs, loss, dtype, name="y", samples_name="X")
     if array.ndim != 2 or array.shape[1] != n_outputs:
         hint = ""
         if array.ndim == 1 and n_outputs > 1 and array.size and \
-                np.all(np.equal(np.mod(array, 1), 0)) and array.min() >= 0 \
+                np.all(_integral(array)) and array.min() >= 0 \
                 and array.max() < n_outputs:
             hint = (f"; a 1-d {name} of integers in [0, {n_outputs}) looks like class labels: "
                     f"train a softmax output (Network(..., output='softmax')) with "
