@@ -48,6 +48,14 @@ f64 0.39x | 0.38x (549 ns vs 1.42 us | 566 ns vs 1.50 us per sample), digits f32
 f32 0.82x | 0.88x. With --no-pin (both cores, BLAS's and XLA's own threads),
 20:25 UTC: mnist-b32 f32 0.79x | 0.81x, mnist-b256 f32 0.66x | 0.97x.
 
+Rerun 2026-12-01 23:43-23:47 UTC with the small networks' run (a noisy hour: both
+sides 10-40 % slower than at 20:12), one run per setting (7 repeats), fastnn / JAX
+(default | Haswell): seed-network f64 0.76x | 0.80x (58 vs 77 ns | 67 vs 83 ns per
+update), digits f64 0.38x | 0.38x, digits f32 0.38x | 0.43x, predict f64 0.02x |
+0.02x, mnist-b32 f32 1.03x | 1.20x, mnist-b256 f32 0.85x | 0.84x. The seed network
+on core 1 (taskset -c 1 with FASTNN_BENCH_PINNED=1 and the XLA flags above), 23:17:
+0.81x | 0.76x (61 vs 76 ns | 55 vs 73 ns).
+
 One core, one thread at a time: under ``taskset -c 0`` XLA sizes its pool from
 the affinity mask (one ``tf_XLAEigen`` worker instead of two), and the CPU time
 of the timings went to the main thread (fastnn and JAX's dispatch, ~50 %), a
