@@ -154,6 +154,11 @@ cdef extern from *:
                 out[i + j] = a[j];
         }
     }
+    #else
+    /* never called: _activate_by_vectors returns None where FNN_HAVE_V4 is 0 */
+    static void fnn_activate_by_vectors(const double* z, Py_ssize_t n, int act, double* out) {
+        (void)z; (void)n; (void)act; (void)out;
+    }
     #endif
     """
     void _activate_by_vectors_c "fnn_activate_by_vectors"(const double* z, Py_ssize_t n,
