@@ -7,6 +7,7 @@ values up to rounding, the same epochs, stops and counters."""
 import numpy as np
 import pytest
 
+from fastnn import optimizers
 from conftest import _kernels as K
 from conftest import _reference as R
 from conftest import assert_close
@@ -46,7 +47,8 @@ def _train(dtype, sizes, activations, tiny, loss="mse", optimizer="sgd", epochs=
     X, Y = make(rng, (13, sizes[0]), dtype), make(rng, (13, sizes[-1]), dtype, 0.0, 1.0)
     params = make(rng, R.parameter_offsets(sizes)[-1], dtype, -0.8, 0.8)
     order = np.argsort(rng.random((epochs, 13)), axis=1).astype(np.int64) if shuffled else None
-    hyper = np.zeros(len(K.HYPERPARAMETERS))
+    # the optimizer's defaults (all zeros would give Adam eps = 0: 0/0 for a gradient of 0)
+    hyper = np.array(optimizers.get(optimizer).hyperparameters())
     state = np.zeros(K.state_size(optimizer, hyper, params.shape[0]), dtype)
     previous = K._set_tiny_steps(tiny), K._set_small_steps(small)
     try:
