@@ -464,6 +464,15 @@ FNN_SAMPLE_KERNELS(double, d, FNN_VD, FNN_LD)
             (dst)[b2p - W1p + p] = (b2)[p];                                            \
     }
 
+/* the first layer's pre-activation of input row x: ((0 + x[0] W1[0]) + x[1] W1[1] + ...)
+   + b1, the order of fnn_tiny_forward (a statement expression: gcc and clang) */
+#define FNN_SMALL_FIRST_LAYER(x) ({                                                     \
+    __typeof__(b1) z_ = {0, 0, 0, 0};                                                  \
+    for (p = 0; p < FNN_SMALL_WIDTH; p++)                                              \
+        if (p < k0)                                                                    \
+            z_ = z_ + (x)[p] * W1[p];                                                  \
+    z_ + b1; })
+
 #define FNN_SMALL_SGD(T, S, V, M)                                                      \
 static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,       \
         int act1, int act2, T lr, T* params, const T* X, const T* Y, Py_ssize_t n,     \
@@ -505,15 +514,7 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
             double loss = 0.0;                                                         \
             /* forward: z1 = ((0 + x[0] W[0]) + x[1] W[1] + ...) + b, or as the last     \
                step left it */                                                         \
-            if (have_next) {                                                           \
-                z1 = z1_next;                                                          \
-            } else {                                                                   \
-                z = fnn_splat_##S(0.0);                                                \
-                for (p = 0; p < FNN_SMALL_WIDTH; p++)                                  \
-                    if (p < k0)                                                        \
-                        z = z + x[p] * W1[p];                                          \
-                z1 = z + b1;                                                           \
-            }                                                                          \
+            z1 = have_next ? z1_next : FNN_SMALL_FIRST_LAYER(x);                       \
             /* the next sample's in this call and epoch, if any: its z1 with W1 and b1  \
                before this step's update, and the update's share. (Each epoch starts    \
                afresh: results do not depend on how a fit's epochs are split in calls.) */ \
@@ -521,15 +522,11 @@ static Py_ssize_t fnn_small_sgd_##S(Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t k2,
             if (have_next) {                                                           \
                 next = order != NULL ? (Py_ssize_t)order[ended * n + i + 1] : i + 1;   \
                 xn = X + next * k0;                                                    \
-                z = fnn_splat_##S(0.0);                                                \
+                base = FNN_SMALL_FIRST_LAYER(xn);                                      \
                 c = 0;                                                                 \
-                for (p = 0; p < FNN_SMALL_WIDTH; p++) {                                \
-                    if (p < k0) {                                                      \
-                        z = z + xn[p] * W1[p];                                         \
+                for (p = 0; p < FNN_SMALL_WIDTH; p++)                                  \
+                    if (p < k0)                                                        \
                         c = c + xn[p] * x[p];                                          \
-                    }                                                                  \
-                }                                                                      \
-                base = z + b1;                                                         \
                 c = lr * (c + 1);                                                      \
             }                                                                          \
             a1 = fnn_activation_##S(z1, act1);                                         \
